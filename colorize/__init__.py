@@ -1,0 +1,1 @@
+"""colorize: a WGAN-GP image colorizer in JAX/Flax."""

@@ -1,0 +1,84 @@
+r"""CIFAR-10 colorization with WGAN-GP: the seed project's recipe.
+
+    python -m colorize.main --config=configs/cifar10.py --workdir=runs/cifar10
+
+Variants (`--config=configs/cifar10.py:<variant>`):
+  (none)          the seed: batch 16, 100 epochs x 3,125 steps, Adam(2e-4, 0.5, 0.999),
+                  n_critic 1, lambda_gp 10, l1_weight 100.
+  wgan_gp_paper   Gulrajani et al. 2017: Adam(1e-4, 0.0, 0.9), n_critic 5.
+  fast            large batch (256) for a GPU/TPU host, 20,000 steps, lr scaled by 4.
+  subset          the seed recipe on the offline CIFAR-10 subset in ../shared (5,085 images).
+
+Expected wall time and metrics: see the README's results section (filled from real runs only).
+"""
+import ml_collections
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+  """Returns the config for `variant` (see the module docstring)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  # Data: a tfds name ("cifar10"), "folder:/path/to/images", or "shapes" (generated, offline).
+  c.dataset = "cifar10"
+  c.data_dir = ""  # tfds data_dir; "" is tfds' default (~/tensorflow_datasets).
+  c.train_split = "train"
+  c.eval_split = "test"
+  c.image_size = 32
+  c.batch_size = 16  # Global, over all devices and processes.
+  c.data_threads = 4  # grain reader threads per process.
+
+  # Length: num_train_steps wins when > 0, else num_epochs of the training split.
+  c.num_epochs = 100
+  c.num_train_steps = -1
+
+  # Method.
+  c.color_space = "lab"  # "lab": L in, ab out (exact L kept); "rgb": gray in, RGB out.
+  c.loss = "wgan_gp"  # "wgan_gp" | "vanilla" | "lsgan" | "l1" (no critic).
+  c.lambda_gp = 10.0
+  c.l1_weight = 100.0
+  c.n_critic = 1  # Critic updates per generator update, each on its own batch.
+  c.ema_decay = 0.0  # > 0 keeps an EMA of the generator params, used for samples and eval.
+
+  c.model = ml_collections.ConfigDict()
+  c.model.width = 64  # Channels of the first encoder layer (pix2pix ngf/ndf).
+  c.model.max_width = 512
+  c.model.norm = "batch"  # Generator norm: "batch" | "instance" | "layer" | "none".
+  c.model.dropout = 0.5  # pix2pix dropout in the innermost decoder layers.
+  c.model.critic_width = 64
+  c.model.critic_layers = 3  # Stride-2 conv layers of the PatchGAN critic.
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.generator_lr = 2e-4
+  c.optimizer.critic_lr = 2e-4
+  c.optimizer.b1 = 0.5
+  c.optimizer.b2 = 0.999
+
+  # Logging, evaluation, checkpoints.
+  c.log_every_steps = 100
+  c.eval_every_steps = 3125
+  c.eval_examples = 500  # First N images of eval_split (fixed, so runs compare).
+  c.checkpoint_every_steps = 3125
+  c.keep_checkpoints = 3
+  c.sample_epochs = (1, 10, 25, 50, 100)  # Sample grids at the end of these epochs (+ last step).
+  c.num_samples = 8  # Images in each sample grid.
+  c.compilation_cache_dir = "~/.cache/colorize/jax"  # "" disables the persistent cache.
+
+  if variant == "wgan_gp_paper":
+    c.optimizer.generator_lr = c.optimizer.critic_lr = 1e-4
+    c.optimizer.b1, c.optimizer.b2 = 0.0, 0.9
+    c.n_critic = 5
+  elif variant == "fast":
+    c.batch_size = 256
+    c.num_train_steps = 20_000
+    c.optimizer.generator_lr = c.optimizer.critic_lr = 8e-4
+    c.log_every_steps = 200
+    c.eval_every_steps = c.checkpoint_every_steps = 2_000
+  elif variant == "subset":
+    c.data_dir = "../shared/data/cifar10_subset/tfds"
+    c.num_epochs = 10
+    c.eval_every_steps = c.checkpoint_every_steps = 318
+    c.sample_epochs = (1, 5, 10)
+  elif variant:
+    raise ValueError(f"unknown variant {variant!r} of configs/cifar10.py; "
+                     "use one of: wgan_gp_paper, fast, subset")
+  return c
