@@ -1,0 +1,162 @@
+"""Pictures written to the workdir: sample grids (Pillow) and training curves (matplotlib).
+
+matplotlib is imported inside `plot_curves` only, so the trainer, which imports this module
+for the sample grids, does not pay for it.
+"""
+import json
+import os
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+_ROW_LABELS = ("grayscale", "generated", "real")
+_GAP = 2  # White pixels between images, between rows and around the grid.
+_LABEL_PAD = 4  # Pixels left and right of the label text.
+
+# Figure file name -> (title, metric keys plotted in it). A figure is written when at least
+# one of its keys appears in the log.
+CURVES = {
+    "critic_loss.png": ("Critic", ("critic_loss", "wasserstein", "gradient_penalty")),
+    "l1_loss.png": ("L1 reconstruction loss", ("l1", "eval_l1")),
+}
+
+
+def _to_uint8(images_NHWC: np.ndarray) -> np.ndarray:
+  """uint8 passes through; floats in [0, 1] are clipped and rounded to [0, 255]."""
+  images_NHWC = np.asarray(images_NHWC)
+  if images_NHWC.dtype == np.uint8:
+    return images_NHWC
+  return np.round(np.clip(images_NHWC.astype(np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def sample_grid(gray_NHW3: np.ndarray, generated_NHW3: np.ndarray, real_NHW3: np.ndarray,
+                scale: int = 4) -> np.ndarray:
+  """Lays out grayscale inputs, generated and real images as three labelled rows.
+
+  Each row holds the N images side by side, each upscaled `scale` times with nearest
+  neighbour (so pixels stay visible for 32x32 images); a label column on the left names
+  the rows. Every image has a `_GAP`-pixel white frame, shared with its neighbours: image
+  (row i, column j) starts at y = 2 + i * (H * scale + 2) and
+  x = label_width + 2 + j * (W * scale + 2).
+
+  Args:
+    gray_NHW3: grayscale inputs, [N, H, W, 3] or [N, H, W, 1], float in [0, 1] or uint8.
+    generated_NHW3: colourized images, [N, H, W, 3], float in [0, 1] or uint8.
+    real_NHW3: ground truth, [N, H, W, 3], float in [0, 1] or uint8.
+    scale: integer upscaling factor, >= 1.
+
+  Returns:
+    uint8 image [3 * (H * scale + 2) + 2, label_width + N * (W * scale + 2) + 2, 3].
+  """
+  if scale < 1:
+    raise ValueError(f"scale={scale} must be a positive integer.")
+  gray_NHW3 = _to_uint8(gray_NHW3)
+  if gray_NHW3.shape[-1] == 1:
+    gray_NHW3 = np.repeat(gray_NHW3, 3, axis=-1)
+  rows = [gray_NHW3, _to_uint8(generated_NHW3), _to_uint8(real_NHW3)]
+  shapes = {r.shape for r in rows}
+  if len(shapes) != 1 or rows[0].ndim != 4 or rows[0].shape[-1] != 3:
+    raise ValueError(f"Expected three [N, H, W, 3] batches of one shape, got "
+                     f"{[r.shape for r in rows]}.")
+  n, h, w, _ = rows[0].shape
+  cell_h, cell_w = h * scale + _GAP, w * scale + _GAP
+
+  font = ImageFont.load_default()
+  measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+  text_w = max(measure.textbbox((0, 0), label, font=font)[2] for label in _ROW_LABELS)
+  label_w = text_w + 2 * _LABEL_PAD
+
+  canvas = Image.new("RGB", (label_w + n * cell_w + _GAP, 3 * cell_h + _GAP), "white")
+  draw = ImageDraw.Draw(canvas)
+  for i, (label, images_NHW3) in enumerate(zip(_ROW_LABELS, rows)):
+    y = _GAP + i * cell_h
+    # Anchor "lm": left edge, vertical middle of the text at the middle of the row.
+    draw.text((_LABEL_PAD, y + h * scale // 2), label, fill="black", font=font, anchor="lm")
+    for j, image_HW3 in enumerate(images_NHW3):
+      big = image_HW3.repeat(scale, axis=0).repeat(scale, axis=1)
+      canvas.paste(Image.fromarray(big), (label_w + _GAP + j * cell_w, y))
+  return np.asarray(canvas)
+
+
+def save_png(path: str | os.PathLike, image_HW3: np.ndarray) -> None:
+  """Writes a uint8 [H, W, 3] image as PNG, creating parent directories.
+
+  Args:
+    path: output file path.
+    image_HW3: uint8 image, [H, W, 3] (or [H, W] grayscale).
+  """
+  parent = os.path.dirname(os.fspath(path))
+  if parent:
+    os.makedirs(parent, exist_ok=True)
+  Image.fromarray(np.asarray(image_HW3, dtype=np.uint8)).save(path, format="PNG")
+
+
+def _read_series(metrics_jsonl: str) -> dict[str, tuple[list[int], list[float]]]:
+  """Reads a JSON-lines log into {metric: (steps, values)}, sorted by step."""
+  with open(metrics_jsonl) as f:
+    lines = [(n, line) for n, line in enumerate(f, start=1) if line.strip()]
+  by_step: dict[str, dict[int, float]] = {}
+  for index, (n, line) in enumerate(lines):
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError as e:
+      # A run killed while writing leaves a truncated last line; anything else is corrupt.
+      if index == len(lines) - 1:
+        break
+      raise ValueError(f"{metrics_jsonl}:{n} is not valid JSON: {e}") from e
+    step = record.get("step")
+    if step is None:
+      continue
+    for name, value in record.items():
+      if name != "step" and isinstance(value, (int, float)):
+        # A resumed run logs again the steps after its last checkpoint; the later line is
+        # the one of the run that went on, so it wins.
+        by_step.setdefault(name, {})[int(step)] = float(value)
+  return {name: (sorted(values), [values[s] for s in sorted(values)])
+          for name, values in by_step.items()}
+
+
+def plot_curves(metrics_jsonl: str, out_dir: str) -> list[str]:
+  """Plots the training curves of a JSON-lines metrics log as PNGs (see `CURVES`).
+
+  Each log line is an object with "step" and some metrics; metrics absent from a line are
+  simply not plotted at that step (eval metrics are logged less often). A figure whose
+  metrics are all absent is skipped, e.g. the critic figure of the "l1" ablation.
+
+  Args:
+    metrics_jsonl: path of the log.
+    out_dir: directory for the PNGs, created if missing.
+
+  Returns:
+    The paths written, in `CURVES` order.
+  """
+  # The object-oriented API with an explicit Agg canvas: no pyplot global state and no
+  # change of the process-wide backend (a notebook importing this keeps its own).
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+
+  series = _read_series(metrics_jsonl)
+  written = []
+  for file_name, (title, keys) in CURVES.items():
+    present = [k for k in keys if k in series]
+    if not present:
+      continue
+    fig = Figure(figsize=(7, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for key in present:
+      steps, values = series[key]
+      # Markers for sparse series (eval every few thousand steps) so single points show.
+      ax.plot(steps, values, label=key, marker="o" if len(steps) < 30 else None,
+              markersize=3)
+    ax.set_title(title)
+    ax.set_xlabel("step")
+    ax.set_ylabel("value")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, file_name)
+    fig.savefig(path)
+    written.append(path)
+  return written
