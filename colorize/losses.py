@@ -1,0 +1,112 @@
+"""Pure GAN losses: functions of score arrays and of a critic function, nothing else.
+
+Usable from a notebook with only a params pytree and an apply function:
+
+    critic_fn = lambda color: critic.apply(critic_params, cond, color)
+    gp = gradient_penalty(critic_fn, real, fake, jax.random.key(0))
+
+Conventions: `*_scores` are the critic's raw outputs (any shape with the batch first, e.g.
+PatchGAN's [B, h, w, 1]); a sample's score is the mean over its patches, so the Wasserstein
+estimate is mean(real) - mean(fake) and the gradient penalty constrains the gradient of that
+per-sample mean.
+
+Losses ("loss" in the config):
+  wgan_gp  Gulrajani et al. 2017: critic minimises E[D(fake)] - E[D(real)] + lambda * GP.
+  vanilla  Goodfellow et al. 2014 with the non-saturating generator loss (scores are logits).
+  lsgan    Mao et al. 2017: least squares towards 1 (real) and 0 (fake).
+  l1       no adversarial term: the generator is trained on L1 alone, no critic.
+"""
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+LOSSES = ("wgan_gp", "vanilla", "lsgan", "l1")
+
+
+def _per_sample(x: jax.Array) -> jax.Array:
+  """Means every axis but the first: patch scores [B, ...] -> sample scores [B]."""
+  return x.reshape(x.shape[0], -1).mean(axis=1)
+
+
+def critic_loss(real_scores: jax.Array, fake_scores: jax.Array, loss: str = "wgan_gp"
+                ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """The critic's loss without the gradient penalty.
+
+  Args:
+    real_scores: critic outputs on real pairs, [B, ...].
+    fake_scores: critic outputs on generated pairs, [B, ...].
+    loss: "wgan_gp", "vanilla" or "lsgan".
+
+  Returns:
+    (scalar loss to minimise, metrics). For wgan_gp the metrics hold `wasserstein`,
+    the estimate E[D(real)] - E[D(fake)] (the loss is its negative).
+  """
+  real, fake = real_scores.mean(), fake_scores.mean()
+  if loss == "wgan_gp":
+    return fake - real, {"wasserstein": real - fake}
+  if loss == "vanilla":
+    value = (optax.sigmoid_binary_cross_entropy(real_scores, jnp.ones_like(real_scores)).mean()
+             + optax.sigmoid_binary_cross_entropy(fake_scores, jnp.zeros_like(fake_scores)).mean())
+    return value, {"critic_real": real, "critic_fake": fake}
+  if loss == "lsgan":
+    value = 0.5 * (jnp.mean((real_scores - 1.0)**2) + jnp.mean(fake_scores**2))
+    return value, {"critic_real": real, "critic_fake": fake}
+  raise ValueError(f"loss={loss!r} has no critic; expected one of {LOSSES[:3]}")
+
+
+def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array], real: jax.Array,
+                     fake: jax.Array, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """WGAN-GP's penalty, mean over samples of (||grad_x D(x_hat)||_2 - 1)^2.
+
+  x_hat = eps * real + (1 - eps) * fake with eps ~ U[0, 1] per sample. The gradient is taken
+  with `jax.grad` of the summed per-sample scores: samples are independent (no batch norm in
+  the critic), so each sample's slice of that gradient is its own gradient.
+
+  Args:
+    critic_fn: maps colour images [B, ...] to scores [B, ...] (condition already bound).
+    real: real colour channels [B, H, W, C].
+    fake: generated colour channels, same shape (treated as a constant).
+    rng: key for the interpolation weights.
+
+  Returns:
+    (penalty, per-sample gradient norms [B]).
+  """
+  eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+  x_hat = eps * real + (1.0 - eps) * jax.lax.stop_gradient(fake)
+  grads = jax.grad(lambda x: _per_sample(critic_fn(x)).sum())(x_hat)
+  # The epsilon keeps the gradient of the norm finite where grads are exactly zero.
+  norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1)**2, axis=1) + 1e-12)
+  return jnp.mean((norms - 1.0)**2), norms
+
+
+def generator_loss(fake_scores: jax.Array | None, fake: jax.Array, real: jax.Array,
+                   l1_weight: float, loss: str = "wgan_gp"
+                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Adversarial term + l1_weight * L1(fake, real).
+
+  Args:
+    fake_scores: critic outputs on generated pairs [B, ...]; None for loss="l1".
+    fake: generated colour channels [B, H, W, C].
+    real: real colour channels, same shape.
+    l1_weight: weight of the L1 term.
+    loss: one of LOSSES.
+
+  Returns:
+    (scalar loss, metrics with `adversarial`, `l1` and `generator_loss`).
+  """
+  l1 = jnp.mean(jnp.abs(fake - real))
+  if loss == "wgan_gp":
+    adversarial = -fake_scores.mean()
+  elif loss == "vanilla":  # Non-saturating: maximise log D(fake).
+    adversarial = optax.sigmoid_binary_cross_entropy(
+        fake_scores, jnp.ones_like(fake_scores)).mean()
+  elif loss == "lsgan":
+    adversarial = 0.5 * jnp.mean((fake_scores - 1.0)**2)
+  elif loss == "l1":
+    adversarial = jnp.zeros((), l1.dtype)
+  else:
+    raise ValueError(f"loss={loss!r}; expected one of {LOSSES}")
+  total = adversarial + l1_weight * l1
+  return total, {"adversarial": adversarial, "l1": l1, "generator_loss": total}

@@ -1,0 +1,113 @@
+"""The pix2pix U-Net generator and the PatchGAN critic (flax.linen, NHWC).
+
+Layer for layer these are the models of `../shared/bench/torch_reference.py` (torch's
+`Conv2d(k=4, s=2, p=1)` / `ConvTranspose2d(k=4, s=2, p=1)`), so parameter counts match:
+at 32x32 with width 64 the generator has 16,655,554 parameters and the critic 663,745.
+"""
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+NORMS = ("batch", "instance", "layer", "none")
+
+# torch's padding=1 for a 4x4 stride-2 conv; for the transposed conv the equivalent padding of
+# the dilated input is kernel - 1 - 1 = 2 on each side, which doubles the spatial size.
+_CONV_PAD = ((1, 1), (1, 1))
+_CONV_T_PAD = ((2, 2), (2, 2))
+
+
+def unet_depth(image_size: int) -> int:
+  """Number of stride-2 encoder layers that take `image_size` down to 1x1."""
+  return int(math.log2(image_size))
+
+
+def _norm(kind: str, train: bool, axis_name: str | None):
+  """Returns a normalisation layer; `axis_name` syncs batch statistics under pmap."""
+  if kind == "batch":
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=axis_name)
+  if kind == "instance":
+    return nn.GroupNorm(num_groups=None, group_size=1)
+  if kind == "layer":
+    return nn.GroupNorm(num_groups=1)
+  if kind == "none":
+    return lambda x: x
+  raise ValueError(f"model.norm={kind!r}; expected one of {NORMS}")
+
+
+class UNetGenerator(nn.Module):
+  """pix2pix U-Net: 4x4 stride-2 convs down to 1x1, transposed convs up, skip connections.
+
+  Attributes:
+    out_channels: 2 (ab) for Lab, 3 for RGB.
+    width: channels of the first encoder layer; doubles per layer up to `max_width`.
+    max_width: channel cap.
+    norm: "batch" (pix2pix), "instance", "layer" or "none". Like pix2pix, the outermost and
+      innermost encoder layers have no norm.
+    dropout: rate in the (up to three) innermost decoder layers, as in pix2pix; 0 disables.
+    axis_name: pmap axis over which batch norm averages its statistics (None under jit,
+      where the global batch is one array and the statistics are global already).
+  """
+  out_channels: int = 2
+  width: int = 64
+  max_width: int = 512
+  norm: str = "batch"
+  dropout: float = 0.5
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, cond_BHW1: jax.Array, *, train: bool) -> jax.Array:
+    """Maps the condition (L or gray, in [-1, 1]) to colour channels in [-1, 1] (tanh)."""
+    depth = unet_depth(cond_BHW1.shape[1])
+    use_norm = self.norm != "none"
+    widths = [min(self.width * 2**i, self.max_width) for i in range(depth)]
+
+    skips = []
+    x = cond_BHW1
+    for i, w in enumerate(widths):
+      normed = use_norm and 0 < i < depth - 1
+      x = nn.Conv(w, (4, 4), strides=2, padding=_CONV_PAD, use_bias=not normed)(x)
+      if normed:
+        x = _norm(self.norm, train, self.axis_name)(x)
+      x = nn.leaky_relu(x, 0.2)
+      skips.append(x)
+
+    skips.pop()  # The 1x1 bottleneck is x itself.
+    for j, skip in enumerate(reversed(skips)):
+      x = nn.ConvTranspose(skip.shape[-1], (4, 4), strides=(2, 2), padding=_CONV_T_PAD,
+                           use_bias=not use_norm)(x)
+      if use_norm:
+        x = _norm(self.norm, train, self.axis_name)(x)
+      x = nn.relu(x)
+      if j < 3 and self.dropout > 0:
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+      x = jnp.concatenate([x, skip], axis=-1)
+
+    x = nn.ConvTranspose(self.out_channels, (4, 4), strides=(2, 2), padding=_CONV_T_PAD)(x)
+    return jnp.tanh(x)
+
+
+class PatchCritic(nn.Module):
+  """PatchGAN critic: one unbounded score per overlapping patch.
+
+  No batch norm: the WGAN-GP penalty constrains each sample's gradient, and batch norm would
+  couple the samples of a batch; layer norm (per sample) keeps them independent.
+
+  Attributes:
+    width: channels of the first layer; doubles per stride-2 layer.
+    num_layers: stride-2 conv layers before the 1-channel 4x4 stride-1 output conv.
+  """
+  width: int = 64
+  num_layers: int = 3
+
+  @nn.compact
+  def __call__(self, cond_BHW1: jax.Array, color_BHWC: jax.Array) -> jax.Array:
+    """Scores (condition, colour) pairs; returns float32 [B, h, w, 1] patch scores."""
+    x = jnp.concatenate([cond_BHW1, color_BHWC], axis=-1)
+    for i in range(self.num_layers):
+      x = nn.Conv(self.width * 2**i, (4, 4), strides=2, padding=_CONV_PAD)(x)
+      if i > 0:
+        x = nn.GroupNorm(num_groups=1)(x)
+      x = nn.leaky_relu(x, 0.2)
+    return nn.Conv(1, (4, 4), strides=1, padding=_CONV_PAD)(x).astype(jnp.float32)
