@@ -1,0 +1,260 @@
+"""The training state and the pure step functions: critic step, generator step, iteration.
+
+Every function here is pure in (state, batch, key): randomness is the key folded with the
+step, so a run is a function of (config, seed). The trainer compiles `train_iteration` with
+`jax.jit` over a device mesh; the same functions run under `jax.pmap` when given the pmap
+`axis_name`, in which case gradients, batch statistics and metrics are averaged over it.
+"""
+import dataclasses
+import functools
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from colorize import color
+from colorize import losses
+from colorize import models
+
+Params = Any
+Metrics = dict[str, jax.Array]
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything that changes during training; models and optimizers are static fields."""
+  step: jax.Array
+  gen_params: Params
+  gen_batch_stats: Params  # {} unless model.norm == "batch".
+  gen_opt_state: optax.OptState
+  critic_params: Params
+  critic_opt_state: optax.OptState
+  ema_params: Params | None  # None unless ema_decay > 0.
+  generator: models.UNetGenerator = flax.struct.field(pytree_node=False)
+  critic: models.PatchCritic = flax.struct.field(pytree_node=False)
+  gen_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+  critic_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+  """The hyperparameters the steps read (hashable, so it can be bound before jit)."""
+  loss: str = "wgan_gp"
+  lambda_gp: float = 10.0
+  l1_weight: float = 100.0
+  n_critic: int = 1
+  color_space: str = "lab"
+  ema_decay: float = 0.0
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> "StepConfig":
+    return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls)})
+
+  @property
+  def critic_steps(self) -> int:
+    """Critic updates per iteration (none for the L1-only ablation)."""
+    return 0 if self.loss == "l1" else self.n_critic
+
+
+def batches_per_iteration(config: ml_collections.ConfigDict) -> int:
+  """Batches one iteration consumes: one per critic step (and at least one)."""
+  return max(1, StepConfig.from_config(config).critic_steps)
+
+
+# optax transforms are closures, so two calls to optax.adam are never equal; memoising makes
+# the state's static fields (part of its treedef) equal across create_train_state calls, e.g.
+# between jax.eval_shape(create_train_state) and the real init or a checkpoint restore.
+_adam = functools.cache(optax.adam)
+
+
+def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> TrainState:
+  """Initialises models and optimizers for `config` (use under jax.eval_shape for shapes).
+
+  Args:
+    config: the run config (model.*, optimizer.*, image_size, color_space, ema_decay).
+    rng: the init key.
+
+  Returns:
+    The state at step 0.
+  """
+  m, o = config.model, config.optimizer
+  generator = models.UNetGenerator(
+      out_channels=color.target_channels(config.color_space), width=m.width,
+      max_width=m.max_width, norm=m.norm, dropout=m.dropout)
+  critic = models.PatchCritic(width=m.critic_width, num_layers=m.critic_layers)
+  s = config.image_size
+  cond = jnp.zeros((1, s, s, 1), jnp.float32)
+  target = jnp.zeros((1, s, s, generator.out_channels), jnp.float32)
+  gen_rng, critic_rng = jax.random.split(rng)
+  gen_vars = generator.init(gen_rng, cond, train=False)
+  critic_params = critic.init(critic_rng, cond, target)["params"]
+  gen_tx = _adam(o.generator_lr, b1=o.b1, b2=o.b2)
+  critic_tx = _adam(o.critic_lr, b1=o.b1, b2=o.b2)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      gen_params=gen_vars["params"],
+      gen_batch_stats=gen_vars.get("batch_stats", {}),
+      gen_opt_state=gen_tx.init(gen_vars["params"]),
+      critic_params=critic_params,
+      critic_opt_state=critic_tx.init(critic_params),
+      ema_params=gen_vars["params"] if config.ema_decay > 0 else None,
+      generator=generator, critic=critic, gen_tx=gen_tx, critic_tx=critic_tx)
+
+
+def _generator(state: TrainState, axis_name: str | None) -> models.UNetGenerator:
+  # Under pmap each device sees a slice of the batch, so batch norm must average its
+  # statistics over the pmap axis to match the global-batch statistics of the jit path.
+  return state.generator if axis_name is None else state.generator.clone(axis_name=axis_name)
+
+
+def _generate(state: TrainState, params: Params, cond: jax.Array, rng: jax.Array,
+              axis_name: str | None) -> tuple[jax.Array, Params]:
+  """Generator forward in training mode; returns (colour, updated batch stats)."""
+  variables = {"params": params}
+  if state.gen_batch_stats:
+    variables["batch_stats"] = state.gen_batch_stats
+  fake, mutated = _generator(state, axis_name).apply(
+      variables, cond, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
+  return fake, mutated.get("batch_stats", {})
+
+
+def _mean(tree, axis_name: str | None):
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
+
+
+def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: StepConfig,
+                axis_name: str | None = None) -> tuple[TrainState, Metrics]:
+  """One critic update on a batch of real images.
+
+  Args:
+    state: the training state.
+    images: uint8 RGB [B, H, W, 3].
+    rng: key for dropout in the generator and the penalty's interpolation weights.
+    hp: loss hyperparameters.
+    axis_name: the pmap axis to average over, or None under jit.
+
+  Returns:
+    (state with new critic params and optimizer state, metrics).
+  """
+  cond, real = color.encode(images, hp.color_space)
+  gen_rng, gp_rng = jax.random.split(rng)
+  fake, _ = _generate(state, state.gen_params, cond, gen_rng, axis_name)
+  fake = jax.lax.stop_gradient(fake)
+
+  def loss_fn(critic_params):
+    def critic_fn(colour):
+      return state.critic.apply({"params": critic_params}, cond, colour)
+    # One forward over real and fake together: the critic has no cross-sample layers.
+    scores = state.critic.apply({"params": critic_params}, jnp.concatenate([cond, cond]),
+                                jnp.concatenate([real, fake]))
+    real_scores, fake_scores = jnp.split(scores, 2)
+    loss, metrics = losses.critic_loss(real_scores, fake_scores, hp.loss)
+    if hp.loss == "wgan_gp":
+      gp, norms = losses.gradient_penalty(critic_fn, real, fake, gp_rng)
+      loss = loss + hp.lambda_gp * gp
+      metrics.update(gradient_penalty=gp, critic_grad_norm=norms.mean())
+    return loss, {**metrics, "critic_loss": loss}
+
+  grads, metrics = jax.grad(loss_fn, has_aux=True)(state.critic_params)
+  grads, metrics = _mean((grads, metrics), axis_name)
+  updates, opt_state = state.critic_tx.update(grads, state.critic_opt_state,
+                                              state.critic_params)
+  state = state.replace(critic_params=optax.apply_updates(state.critic_params, updates),
+                        critic_opt_state=opt_state)
+  return state, metrics
+
+
+def generator_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: StepConfig,
+                   axis_name: str | None = None) -> tuple[TrainState, Metrics]:
+  """One generator update: adversarial loss against the current critic + l1_weight * L1.
+
+  Args:
+    state: the training state.
+    images: uint8 RGB [B, H, W, 3].
+    rng: key for dropout.
+    hp: loss hyperparameters.
+    axis_name: the pmap axis to average over, or None under jit.
+
+  Returns:
+    (state with new generator params, batch stats, EMA and optimizer state; step + 1, metrics).
+  """
+  cond, real = color.encode(images, hp.color_space)
+
+  def loss_fn(gen_params):
+    fake, batch_stats = _generate(state, gen_params, cond, rng, axis_name)
+    scores = None
+    if hp.loss != "l1":
+      scores = state.critic.apply({"params": state.critic_params}, cond, fake)
+    loss, metrics = losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss)
+    return loss, (metrics, batch_stats)
+
+  grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(state.gen_params)
+  grads, metrics = _mean((grads, metrics), axis_name)
+  updates, opt_state = state.gen_tx.update(grads, state.gen_opt_state, state.gen_params)
+  params = optax.apply_updates(state.gen_params, updates)
+  ema = state.ema_params
+  if ema is not None:
+    ema = optax.incremental_update(params, ema, step_size=1.0 - hp.ema_decay)
+  state = state.replace(step=state.step + 1, gen_params=params, gen_batch_stats=batch_stats,
+                        gen_opt_state=opt_state, ema_params=ema)
+  return state, metrics
+
+
+def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp: StepConfig,
+                    axis_name: str | None = None) -> tuple[TrainState, Metrics]:
+  """`hp.critic_steps` critic steps, each on its own batch, then one generator step.
+
+  Args:
+    state: the training state.
+    images: uint8 RGB [K, B, H, W, 3], K = batches_per_iteration; the generator step uses
+      the last batch.
+    key: the run's base key; folded with the step here, so iterations never share randomness.
+    hp: loss hyperparameters.
+    axis_name: the pmap axis to average over, or None under jit.
+
+  Returns:
+    (new state, metrics of the generator step and of the last critic step).
+  """
+  rng = jax.random.fold_in(key, state.step)
+  critic_rngs = jax.random.split(jax.random.fold_in(rng, 0), hp.critic_steps)
+  metrics = {}
+  if hp.critic_steps:
+    def one_critic_step(state, xs):
+      return critic_step(state, *xs, hp=hp, axis_name=axis_name)
+    state, critic_metrics = jax.lax.scan(one_critic_step, state, (images, critic_rngs))
+    metrics = jax.tree.map(lambda m: m[-1], critic_metrics)
+  state, gen_metrics = generator_step(state, images[-1], jax.random.fold_in(rng, 1), hp=hp,
+                                      axis_name=axis_name)
+  return state, {**metrics, **gen_metrics}
+
+
+def colorize(state: TrainState, images: jax.Array, color_space: str) -> jax.Array:
+  """Colorizes uint8 RGB images (only their lightness/gray is used) in inference mode.
+
+  Uses the EMA weights when the state has them.
+
+  Args:
+    state: a training state (e.g. restored from a checkpoint).
+    images: uint8 RGB [B, H, W, 3].
+    color_space: the run's colour space.
+
+  Returns:
+    sRGB float [B, H, W, 3] in [0, 1].
+  """
+  cond, _ = color.encode(images, color_space)
+  params = state.gen_params if state.ema_params is None else state.ema_params
+  variables = {"params": params}
+  if state.gen_batch_stats:
+    variables["batch_stats"] = state.gen_batch_stats
+  return color.decode(cond, state.generator.apply(variables, cond, train=False), color_space)
+
+
+# The compiled form the trainer uses: state donated (its buffers are reused for the output).
+def jit_train_iteration(hp: StepConfig, state_sharding, batch_sharding, replicated):
+  """`train_iteration` compiled over a mesh: batch sharded on "data", state replicated."""
+  return jax.jit(functools.partial(train_iteration, hp=hp),
+                 in_shardings=(state_sharding, batch_sharding, replicated),
+                 out_shardings=(state_sharding, replicated), donate_argnums=0)
