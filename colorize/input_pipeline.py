@@ -1,0 +1,304 @@
+"""Training and evaluation images: uint8 RGB, NHWC, `config.image_size` square.
+
+`config.dataset` picks the source:
+  * a tfds name ("cifar10"): read with `tfds.data_source` (array_record, random access);
+  * "folder:/path": every image file under the path; every 10th file (sorted) is the eval split,
+    so `config.train_split`/`config.eval_split` are ignored;
+  * "shapes": generated scenes whose colours follow the shapes, for offline quickstarts and tests.
+
+The training order is a pure function of (config.seed, step), whatever the number of processes:
+the global stream of examples is shuffled per epoch and augmented per example index, cut into
+process-local chunks, and each process reads only its own chunks. Colour conversion happens on
+device, elsewhere.
+"""
+import colorsys
+import functools
+import os
+import threading
+from typing import Iterator
+from unittest import mock
+
+from absl import logging
+import grain
+import ml_collections
+import numpy as np
+from PIL import Image
+from PIL import ImageOps
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core.download import downloader
+
+from colorize.errors import UserError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+SHAPES_SPLITS = {"train": (0, 4096), "test": (1, 256)}  # split -> (id for the rng, length).
+# (hue, saturation, value) ranges of discs (red/orange, mid gray), squares (blue/purple, dark)
+# and triangles (yellow, bright).
+_SHAPE_COLOURS = [((-0.02, 0.08), (0.75, 0.95), (0.85, 1.0)),
+                  ((0.62, 0.78), (0.6, 0.85), (0.55, 0.75)),
+                  ((0.13, 0.17), (0.75, 0.95), (0.9, 1.0))]
+_ACCEPTED = ("config.dataset must be a tfds name (e.g. 'cifar10'), 'folder:/path/to/images' "
+             "or 'shapes'")
+# tfds retries a failed download 10 times with exponential backoff: ~3.5 minutes before an
+# offline machine reports anything. A couple of retries still ride out a transient error.
+_DOWNLOAD_RETRIES = 2
+
+
+def num_train_examples(config: ml_collections.ConfigDict) -> int:
+  """Returns the number of images in the training split."""
+  return len(_images(config, train=True))
+
+
+def steps_per_epoch(config: ml_collections.ConfigDict) -> int:
+  """Returns the training steps (each n_critic global batches) in one epoch, at least 1."""
+  return max(1, num_train_examples(config) // (config.batch_size * config.n_critic))
+
+
+def train_batches(config: ml_collections.ConfigDict, *, start_step: int, num_steps: int,
+                  process_index: int = 0, process_count: int = 1) -> Iterator[np.ndarray]:
+  """Yields this process's part of the batches of steps start_step, ..., num_steps - 1.
+
+  Args:
+    config: the experiment config.
+    start_step: first training step to yield (a resumed run starts at its checkpoint's step).
+    num_steps: the step after the last one to yield.
+    process_index: this process, in [0, process_count).
+    process_count: number of processes; each reads batch_size // process_count images a batch.
+
+  Returns:
+    An iterator of uint8 arrays [n_critic, batch_size // process_count, S, S, 3]. Concatenating
+    the arrays of processes 0..process_count-1 along axis 1 gives the single-process batch.
+  """
+  if config.batch_size % process_count:
+    raise UserError(f"config.batch_size={config.batch_size} is not divisible by the "
+                    f"{process_count} processes")
+  if not 0 <= process_index < process_count:
+    raise ValueError(f"process_index={process_index} not in [0, {process_count})")
+  images = _images(config, train=True)
+  local_batch = config.batch_size // process_count
+  # shuffle() shuffles epoch e with seed + e, so seeds 0 and 1 would share epoch orders (shifted
+  # by one epoch); hashing the seed keeps runs with nearby seeds independent.
+  shuffle_seed, augment_seed = np.random.SeedSequence(config.seed).generate_state(2).tolist()
+  # Epochs only set the length: each block of len(images) indices is one epoch, shuffled on
+  # its own, so the order does not depend on num_steps.
+  num_examples = num_steps * config.n_critic * config.batch_size
+  num_epochs = max(1, -(-num_examples // len(images)))
+  ds = images.shuffle(seed=shuffle_seed).repeat(num_epochs)
+  # The rng is seeded by the index in the global stream: augmentation is independent of the
+  # number of processes and differs between epochs.
+  ds = ds.random_map(functools.partial(_fit, size=config.image_size, train=True),
+                     seed=augment_seed)
+  ds = ds.batch(local_batch, drop_remainder=True, batch_fn=np.stack)
+  # Global batch g is chunks g * P, ..., g * P + P - 1; this process takes chunk g * P + index.
+  ds = ds[process_index::process_count]
+  ds = ds.batch(config.n_critic, drop_remainder=True, batch_fn=np.stack)
+  ds = ds[start_step:num_steps]
+  # Each thread builds whole steps; two steps in flight per thread keep the threads busy.
+  options = grain.ReadOptions(num_threads=config.data_threads,
+                              prefetch_buffer_size=2 * config.data_threads)
+  return iter(ds.to_iter_dataset(options))
+
+
+def eval_images(config: ml_collections.ConfigDict, num_examples: int) -> np.ndarray:
+  """Returns the first images of the eval split, in order, resized and center-cropped.
+
+  Args:
+    config: the experiment config.
+    num_examples: how many images to return, if the split has that many.
+
+  Returns:
+    uint8 [min(num_examples, len(split)), S, S, 3].
+  """
+  images = _images(config, train=False)
+  n = min(num_examples, len(images))
+  size = config.image_size
+  ds = images[:n].map(functools.partial(_fit, size=size, train=False))
+  images = list(ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, config.data_threads))))
+  return np.array(images, np.uint8).reshape(n, size, size, 3)  # Also right for n == 0.
+
+
+def _fit(image: np.ndarray, rng: np.random.Generator | None = None, *, size: int,
+         train: bool) -> np.ndarray:
+  """Resizes the shorter side to `size` and crops a square: random and flipped in training."""
+  height, width = image.shape[:2]
+  if min(height, width) != size:
+    scale = size / min(height, width)
+    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
+    # Pillow's bilinear filter widens its support when shrinking, so it antialiases.
+    image = np.asarray(Image.fromarray(image).resize(new_size, Image.Resampling.BILINEAR))
+    height, width = image.shape[:2]
+  if train:
+    top, left = rng.integers([height - size + 1, width - size + 1])
+  else:
+    top, left = (height - size) // 2, (width - size) // 2
+  image = image[top:top + size, left:left + size]
+  if train and rng.random() < 0.5:
+    image = image[:, ::-1]
+  return image
+
+
+def _images(config: ml_collections.ConfigDict, *, train: bool) -> grain.MapDataset:
+  """Returns the HxWx3 uint8 images of the train or eval split, lazily, by index."""
+  split = config.train_split if train else config.eval_split
+  if config.dataset == "shapes":
+    if split not in SHAPES_SPLITS:
+      raise UserError(f"the shapes dataset has splits {list(SHAPES_SPLITS)}, not {split!r} "
+                      "(config.train_split / config.eval_split)")
+    split_id, length = SHAPES_SPLITS[split]
+    return grain.MapDataset.range(length).map(
+        lambda i: _draw_shapes(np.random.default_rng([split_id, i]), config.image_size))
+  if config.dataset.startswith("folder:"):
+    files = _folder_split(config.dataset[len("folder:"):], train)
+    return grain.MapDataset.source(_FolderImages(files, size=config.image_size))
+  return grain.MapDataset.source(_tfds_source(config, split)).map(_tfds_image)
+
+
+def _tfds_source(config: ml_collections.ConfigDict, split: str):
+  """Opens `split` of the tfds dataset, preparing it first if it is not in data_dir."""
+  name = config.dataset
+  data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
+  try:
+    builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
+  except tfds.core.DatasetNotFoundError as e:
+    raise UserError(f"unknown dataset config.dataset={name!r} ({_first_line(e)}); "
+                    f"{_ACCEPTED}") from None
+  except ValueError as e:  # E.g. prepared as tfrecord: data_source needs array_record.
+    raise UserError(f"tfds cannot open {name!r} in data_dir={data_dir!r}: {_first_line(e)}; "
+                    f"prepare it with `tfds build {name} --file_format=array_record`") from None
+  if not builder.is_prepared():
+    logging.info("%s is not prepared in %s; trying to download and prepare it.", name,
+                 builder.data_dir)
+    try:
+      with mock.patch.object(downloader, "MAX_RETRIES", _DOWNLOAD_RETRIES):
+        builder.download_and_prepare()
+    # Whatever went wrong (no network, manual download needed, disk full), the fix is the same.
+    except Exception as e:  # pylint: disable=broad-exception-caught
+      raise UserError(
+          f"tfds could not download/prepare {name!r} in data_dir={data_dir or '(tfds default)'!r} "
+          f"({type(e).__name__}: {_first_line(e)}); point --config.data_dir at a prepared tfds "
+          "directory (e.g. ../shared/data/cifar10_subset/tfds) or use "
+          "--config.dataset=folder:/path/to/images") from None
+  try:
+    source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+  except ValueError as e:  # An unknown split.
+    raise UserError(f"{name!r}: {_first_line(e)} (config.train_split / config.eval_split)"
+                    ) from None
+  if not len(source):  # pylint: disable=g-explicit-length-test
+    raise UserError(f"split {split!r} of {name!r} is empty (config.train_split / "
+                    "config.eval_split)")
+  return source
+
+
+def _first_line(error: Exception, limit: int = 300) -> str:
+  """The start of an error's message: enough to say what failed, short enough for one line."""
+  return str(error).strip().split("\n")[0][:limit]
+
+
+def _tfds_image(example: dict[str, np.ndarray]) -> np.ndarray:
+  image = example["image"]
+  if image.shape[-1] == 1:  # Grayscale datasets (mnist) store one channel.
+    image = np.repeat(image, 3, axis=-1)
+  return image[..., :3]
+
+
+def _folder_split(path: str, train: bool) -> list[str]:
+  """Returns the sorted image files of the train or eval split of the folder `path`."""
+  files = sorted(os.path.join(root, name)
+                 for root, _, names in os.walk(os.path.expanduser(path))
+                 for name in names if name.lower().endswith(IMAGE_EXTENSIONS))
+  if not files:
+    raise UserError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {path!r} "
+                    "(config.dataset=folder:...); is the path right?")
+  if len(files) < 10:
+    logging.info("%s has only %d images: train and eval both use all of them.", path, len(files))
+    return files
+  return [f for i, f in enumerate(files) if (i % 10 == 0) != train]
+
+
+class _FolderImages:
+  """Image files decoded with Pillow; a file that fails is replaced by the next one that works.
+
+  Replacing (rather than dropping) keeps the length, hence the batch shapes and the data
+  order, fixed and independent of which files happen to be broken.
+  """
+
+  def __init__(self, files: list[str], size: int):
+    self._files = files
+    self._size = size
+    self._bad = set()  # Files known not to decode: each is warned about once.
+    self._lock = threading.Lock()  # Reader threads share `_bad`.
+    self.__getitem__(0)  # Fails now, in the caller's thread, if no file decodes at all.
+
+  def __len__(self) -> int:
+    return len(self._files)
+
+  def __getitem__(self, index: int) -> np.ndarray:
+    for offset in range(len(self._files)):
+      path = self._files[(index + offset) % len(self._files)]
+      if path in self._bad:
+        continue
+      try:
+        return self._decode(path)
+      # Pillow's plugins raise many types for broken files (OSError, SyntaxError, struct.error).
+      except Exception as e:  # pylint: disable=broad-exception-caught
+        with self._lock:
+          if path not in self._bad:
+            self._bad.add(path)
+            logging.warning("%s: %s: %s; skipped", path, type(e).__name__, e)
+    raise UserError(f"none of the {len(self._files)} image files of this split decodes "
+                    f"(first: {self._files[0]})")
+
+  def _decode(self, path: str) -> np.ndarray:
+    with Image.open(path) as image:
+      # JPEGs decode at a reduced scale, still >= size on both sides: much faster for photos.
+      image.draft("RGB", (self._size, self._size))
+      image = ImageOps.exif_transpose(image)
+      if image.mode.startswith("I;16"):  # convert("RGB") would clip 16-bit values at 255.
+        image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+      return np.asarray(image.convert("RGB"))
+
+
+def _draw_shapes(rng: np.random.Generator, size: int) -> np.ndarray:
+  """Draws a sky over a ground band with 1-3 outlined shapes coloured by their kind.
+
+  The colour is learnable from the gray image: the smooth bright sky is blue, the dark
+  textured ground green, discs red/orange (mid gray), squares blue/purple (dark) and triangles
+  yellow (bright), each shape with a dark outline so it stands out from any background.
+
+  Args:
+    rng: the generator that decides everything about the image.
+    size: height and width in pixels.
+
+  Returns:
+    uint8 [size, size, 3].
+  """
+  def hsv(hue, sat, val):
+    return np.array(colorsys.hsv_to_rgb(rng.uniform(*hue) % 1, rng.uniform(*sat),
+                                        rng.uniform(*val)))
+
+  y, x = (np.mgrid[:size, :size] + 0.5) / size  # Pixel centres in (0, 1); y points down.
+  horizon = rng.uniform(0.55, 0.8)
+  sky_hue = rng.uniform(0.55, 0.62)
+  sky_top = hsv((sky_hue, sky_hue), (0.55, 0.75), (0.75, 0.9))
+  sky_low = hsv((sky_hue, sky_hue), (0.15, 0.3), (0.95, 1.0))  # Hazy near the horizon.
+  ground = hsv((0.22, 0.33), (0.6, 0.8), (0.3, 0.45))
+  t = np.minimum(y / horizon, 1)[..., None]
+  is_sky = (y < horizon)[..., None]
+  image = np.where(is_sky, (1 - t) * sky_top + t * sky_low, ground)
+  image *= 1 + 0.12 * ~is_sky * rng.normal(size=(size, size, 1))  # Grass texture.
+
+  for _ in range(rng.integers(1, 4)):
+    kind = rng.integers(3)
+    colour = hsv(*_SHAPE_COLOURS[kind])
+    cx, cy = rng.uniform(0.15, 0.85, size=2)
+    r = rng.uniform(0.1, 0.22)
+    for radius, fill in ((r + 1.5 / size, 0.15 * colour), (r, colour)):  # Outline, then fill.
+      dx, dy = np.abs(x - cx), y - cy
+      if kind == 0:
+        mask = dx**2 + dy**2 < radius**2
+      elif kind == 1:
+        mask = (dx < radius) & (np.abs(dy) < radius)
+      else:  # Apex up: the half-width grows from 0 at the apex to `radius` at the base.
+        mask = (np.abs(dy) < radius) & (dx < (dy + radius) / 2)
+      image[mask] = fill
+  image *= 1 + 0.03 * rng.normal(size=(size, size, 1))  # Mild texture everywhere.
+  return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
