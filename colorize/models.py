@@ -1,7 +1,8 @@
 """The pix2pix U-Net generator and the PatchGAN critic (flax.linen, NHWC).
 
 Layer for layer these are the models of `../shared/bench/torch_reference.py` (torch's
-`Conv2d(k=4, s=2, p=1)` / `ConvTranspose2d(k=4, s=2, p=1)`), so parameter counts match:
+`Conv2d(k=4, s=2, p=1)` / `ConvTranspose2d(k=4, s=2, p=1)`, see colorize/conv.py), so
+parameter counts match:
 at 32x32 with width 64 the generator has 16,655,554 parameters and the critic 663,745.
 """
 import math
@@ -10,13 +11,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from colorize import conv
+
 NORMS = ("batch", "instance", "layer", "none")
-
-# torch's padding=1 for a 4x4 stride-2 conv; for the transposed conv the equivalent padding of
-# the dilated input is kernel - 1 - 1 = 2 on each side, which doubles the spatial size.
-_CONV_PAD = ((1, 1), (1, 1))
-_CONV_T_PAD = ((2, 2), (2, 2))
-
 
 def unet_depth(image_size: int) -> int:
   """Number of stride-2 encoder layers that take `image_size` down to 1x1."""
@@ -55,6 +52,7 @@ class UNetGenerator(nn.Module):
   norm: str = "batch"
   dropout: float = 0.5
   axis_name: str | None = None
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, cond_BHW1: jax.Array, *, train: bool) -> jax.Array:
@@ -67,7 +65,7 @@ class UNetGenerator(nn.Module):
     x = cond_BHW1
     for i, w in enumerate(widths):
       normed = use_norm and 0 < i < depth - 1
-      x = nn.Conv(w, (4, 4), strides=2, padding=_CONV_PAD, use_bias=not normed)(x)
+      x = conv.Conv4x4(w, use_bias=not normed, impl=self.conv_impl)(x)
       if normed:
         x = _norm(self.norm, train, self.axis_name)(x)
       x = nn.leaky_relu(x, 0.2)
@@ -75,8 +73,8 @@ class UNetGenerator(nn.Module):
 
     skips.pop()  # The 1x1 bottleneck is x itself.
     for j, skip in enumerate(reversed(skips)):
-      x = nn.ConvTranspose(skip.shape[-1], (4, 4), strides=(2, 2), padding=_CONV_T_PAD,
-                           use_bias=not use_norm)(x)
+      x = conv.ConvTranspose4x4(skip.shape[-1], use_bias=not use_norm,
+                                impl=self.conv_impl)(x)
       if use_norm:
         x = _norm(self.norm, train, self.axis_name)(x)
       x = nn.relu(x)
@@ -84,7 +82,7 @@ class UNetGenerator(nn.Module):
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
       x = jnp.concatenate([x, skip], axis=-1)
 
-    x = nn.ConvTranspose(self.out_channels, (4, 4), strides=(2, 2), padding=_CONV_T_PAD)(x)
+    x = conv.ConvTranspose4x4(self.out_channels, impl=self.conv_impl)(x)
     return jnp.tanh(x)
 
 
@@ -97,17 +95,19 @@ class PatchCritic(nn.Module):
   Attributes:
     width: channels of the first layer; doubles per stride-2 layer.
     num_layers: stride-2 conv layers before the 1-channel 4x4 stride-1 output conv.
+    conv_impl: "auto", "xla" or "matmul" (see colorize/conv.py).
   """
   width: int = 64
   num_layers: int = 3
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, cond_BHW1: jax.Array, color_BHWC: jax.Array) -> jax.Array:
     """Scores (condition, colour) pairs; returns float32 [B, h, w, 1] patch scores."""
     x = jnp.concatenate([cond_BHW1, color_BHWC], axis=-1)
     for i in range(self.num_layers):
-      x = nn.Conv(self.width * 2**i, (4, 4), strides=2, padding=_CONV_PAD)(x)
+      x = conv.Conv4x4(self.width * 2**i, impl=self.conv_impl)(x)
       if i > 0:
         x = nn.GroupNorm(num_groups=1)(x)
       x = nn.leaky_relu(x, 0.2)
-    return nn.Conv(1, (4, 4), strides=1, padding=_CONV_PAD)(x).astype(jnp.float32)
+    return conv.Conv4x4(1, strides=1, impl=self.conv_impl)(x).astype(jnp.float32)

@@ -4,6 +4,7 @@ Each failure is a `UserError` whose one line names the key, the value and what i
 """
 import ml_collections
 
+from colorize import conv
 from colorize import losses
 from colorize import models
 from colorize.errors import UserError
@@ -36,6 +37,8 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
   _require(c.color_space in COLOR_SPACES, "color_space", c.color_space,
            f"one of {COLOR_SPACES}")
   _require(c.model.norm in models.NORMS, "model.norm", c.model.norm, f"one of {models.NORMS}")
+  _require(c.model.conv_impl in conv.IMPLS, "model.conv_impl", c.model.conv_impl,
+           f"one of {conv.IMPLS}")
   size = c.image_size
   _require(isinstance(size, int) and size >= 4 and size & (size - 1) == 0, "image_size", size,
            "a power of two >= 4 (the U-Net halves it down to 1x1)")
