@@ -48,9 +48,14 @@ def num_train_examples(config: ml_collections.ConfigDict) -> int:
   return len(_images(config, train=True))
 
 
+def batches_per_step(config: ml_collections.ConfigDict) -> int:
+  """Global batches one training step reads: one per critic update, one for loss="l1"."""
+  return 1 if config.loss == "l1" else config.n_critic
+
+
 def steps_per_epoch(config: ml_collections.ConfigDict) -> int:
-  """Returns the training steps (each n_critic global batches) in one epoch, at least 1."""
-  return max(1, num_train_examples(config) // (config.batch_size * config.n_critic))
+  """Returns the training steps in one epoch (at least 1)."""
+  return max(1, num_train_examples(config) // (config.batch_size * batches_per_step(config)))
 
 
 def train_batches(config: ml_collections.ConfigDict, *, start_step: int, num_steps: int,
@@ -65,8 +70,8 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int, num_ste
     process_count: number of processes; each reads batch_size // process_count images a batch.
 
   Returns:
-    An iterator of uint8 arrays [n_critic, batch_size // process_count, S, S, 3]. Concatenating
-    the arrays of processes 0..process_count-1 along axis 1 gives the single-process batch.
+    An iterator of uint8 arrays [batches_per_step, batch_size // process_count, S, S, 3].
+    Concatenating the arrays of processes 0..process_count-1 along axis 1 gives the single-process batch.
   """
   if config.batch_size % process_count:
     raise UserError(f"config.batch_size={config.batch_size} is not divisible by the "
@@ -80,7 +85,7 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int, num_ste
   shuffle_seed, augment_seed = np.random.SeedSequence(config.seed).generate_state(2).tolist()
   # Epochs only set the length: each block of len(images) indices is one epoch, shuffled on
   # its own, so the order does not depend on num_steps.
-  num_examples = num_steps * config.n_critic * config.batch_size
+  num_examples = num_steps * batches_per_step(config) * config.batch_size
   num_epochs = max(1, -(-num_examples // len(images)))
   ds = images.shuffle(seed=shuffle_seed).repeat(num_epochs)
   # The rng is seeded by the index in the global stream: augmentation is independent of the
@@ -90,7 +95,7 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int, num_ste
   ds = ds.batch(local_batch, drop_remainder=True, batch_fn=np.stack)
   # Global batch g is chunks g * P, ..., g * P + P - 1; this process takes chunk g * P + index.
   ds = ds[process_index::process_count]
-  ds = ds.batch(config.n_critic, drop_remainder=True, batch_fn=np.stack)
+  ds = ds.batch(batches_per_step(config), drop_remainder=True, batch_fn=np.stack)
   ds = ds[start_step:num_steps]
   # Each thread builds whole steps; two steps in flight per thread keep the threads busy.
   options = grain.ReadOptions(num_threads=config.data_threads,
