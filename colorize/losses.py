@@ -57,7 +57,8 @@ def critic_loss(real_scores: jax.Array, fake_scores: jax.Array, loss: str = "wga
 
 
 def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array], real: jax.Array,
-                     fake: jax.Array, rng: jax.Array) -> tuple[jax.Array, jax.Array]:
+                     fake: jax.Array, rng: jax.Array | None = None,
+                     eps: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
   """WGAN-GP's penalty, mean over samples of (||grad_x D(x_hat)||_2 - 1)^2.
 
   x_hat = eps * real + (1 - eps) * fake with eps ~ U[0, 1] per sample. The gradient is taken
@@ -68,12 +69,16 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array], real: jax.Arra
     critic_fn: maps colour images [B, ...] to scores [B, ...] (condition already bound).
     real: real colour channels [B, H, W, C].
     fake: generated colour channels, same shape (treated as a constant).
-    rng: key for the interpolation weights.
+    rng: key for the interpolation weights (used when `eps` is None).
+    eps: the interpolation weights [B] in [0, 1], when the caller draws them (e.g. one
+      slice of a global batch's weights per device under pmap).
 
   Returns:
     (penalty, per-sample gradient norms [B]).
   """
-  eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+  if eps is None:
+    eps = jax.random.uniform(rng, (real.shape[0],), real.dtype)
+  eps = eps.reshape((real.shape[0],) + (1,) * (real.ndim - 1))
   x_hat = eps * real + (1.0 - eps) * jax.lax.stop_gradient(fake)
   grads = jax.grad(lambda x: _per_sample(critic_fn(x)).sum())(x_hat)
   # The epsilon keeps the gradient of the norm finite where grads are exactly zero.

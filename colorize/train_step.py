@@ -109,12 +109,29 @@ def _generator(state: TrainState, axis_name: str | None) -> models.UNetGenerator
 def _generate(state: TrainState, params: Params, cond: jax.Array, rng: jax.Array,
               axis_name: str | None) -> tuple[jax.Array, Params]:
   """Generator forward in training mode; returns (colour, updated batch stats)."""
+  if axis_name is not None:
+    # Each device holds other samples, so it needs other dropout masks. (The masks differ
+    # from the jit path's, which draws them for the global batch: equal in distribution.)
+    rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
   variables = {"params": params}
   if state.gen_batch_stats:
     variables["batch_stats"] = state.gen_batch_stats
   fake, mutated = _generator(state, axis_name).apply(
       variables, cond, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
   return fake, mutated.get("batch_stats", {})
+
+
+def _per_sample_uniform(rng: jax.Array, local_batch: int, axis_name: str | None) -> jax.Array:
+  """U[0, 1) per sample of the global batch; under pmap, this device's slice of it.
+
+  So the gradient penalty's interpolation weights are the same numbers under jit and pmap.
+  """
+  if axis_name is None:
+    return jax.random.uniform(rng, (local_batch,))
+  num_devices = jax.lax.psum(1, axis_name)
+  weights = jax.random.uniform(rng, (num_devices * local_batch,))
+  return jax.lax.dynamic_slice_in_dim(
+      weights, jax.lax.axis_index(axis_name) * local_batch, local_batch)
 
 
 def _mean(tree, axis_name: str | None):
@@ -149,7 +166,8 @@ def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: Ste
     real_scores, fake_scores = jnp.split(scores, 2)
     loss, metrics = losses.critic_loss(real_scores, fake_scores, hp.loss)
     if hp.loss == "wgan_gp":
-      gp, norms = losses.gradient_penalty(critic_fn, real, fake, gp_rng)
+      eps = _per_sample_uniform(gp_rng, real.shape[0], axis_name)
+      gp, norms = losses.gradient_penalty(critic_fn, real, fake, eps=eps)
       loss = loss + hp.lambda_gp * gp
       metrics.update(gradient_penalty=gp, critic_grad_norm=norms.mean())
     return loss, {**metrics, "critic_loss": loss}

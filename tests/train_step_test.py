@@ -1,0 +1,232 @@
+"""colorize.train_step: one iteration of the tiny test config, per loss and colour space.
+
+Every case compiles `train_iteration` once (a few seconds on CPU) and is run once per test
+session: `_run` is memoised, and each test reads the cached result.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from colorize import color
+from colorize import input_pipeline
+from colorize import train_step
+from configs import test as test_config
+
+# (name, config overrides). Together they cover every loss, both colour spaces, the EMA and
+# n_critic > 1 with four compilations instead of the full product (each costs seconds).
+_CASES = {
+    "wgan_gp": dict(loss="wgan_gp"),  # The test config as is: golden values.
+    "vanilla_rgb_ema": dict(loss="vanilla", color_space="rgb", ema_decay=0.9),
+    "lsgan_n_critic_2": dict(loss="lsgan", n_critic=2),
+    "l1_rgb": dict(loss="l1", color_space="rgb"),
+}
+
+_ALWAYS = {"adversarial", "l1", "generator_loss"}
+_EXPECTED_METRICS = {
+    "wgan_gp": _ALWAYS | {"critic_loss", "wasserstein", "gradient_penalty", "critic_grad_norm"},
+    "vanilla": _ALWAYS | {"critic_loss", "critic_real", "critic_fake"},
+    "lsgan": _ALWAYS | {"critic_loss", "critic_real", "critic_fake"},
+    "l1": _ALWAYS,
+}
+
+# Metrics of one iteration of configs/test.py (wgan_gp, lab, seed 0) on `_images(1)`, on CPU
+# with jax 0.10.2 / flax 0.12.8 and the XLA flags of tests/conftest.py. To regenerate after an
+# intended change of the models, the losses, the initialisation or the step, run from the
+# repo root (importing conftest first, so that the XLA flags are those of the tests)
+#   python -c "import tests.conftest; from tests import train_step_test as t; t.print_golden()"
+# and paste its output here (and say in the commit why the numbers moved).
+_GOLDEN = {
+    "adversarial": 0.3688291907310486,
+    "critic_grad_norm": 0.6674807071685791,
+    "critic_loss": 1.6375093460083008,
+    "generator_loss": 40.06215286254883,
+    "gradient_penalty": 0.15194880962371826,
+    "l1": 0.39693325757980347,
+    "wasserstein": -0.11802119016647339,
+}
+
+
+def _config(**overrides):
+  config = test_config.get_config()
+  config.update(overrides)
+  return config
+
+
+def _images(k: int, seed: int = 0) -> np.ndarray:
+  """A fixed uint8 batch [K, B, H, W, 3] for the test config (B = 8, H = W = 8)."""
+  config = test_config.get_config()
+  shape = (k, config.batch_size, config.image_size, config.image_size, 3)
+  return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@functools.cache
+def _initial_state(case: str) -> train_step.TrainState:
+  # Eager init: its per-op compilations are shared between the cases, a jitted init's not.
+  config = _config(**_CASES[case])
+  return train_step.create_train_state(config, jax.random.key(config.seed))
+
+
+@functools.cache
+def _compiled(case: str):
+  config = _config(**_CASES[case])
+  hp = train_step.StepConfig.from_config(config)
+  # Not donated, so that the initial state can be reused and compared with.
+  return jax.jit(functools.partial(train_step.train_iteration, hp=hp)), config
+
+
+@functools.cache
+def _run(case: str):
+  """(config, initial state, images, state after one iteration, its metrics)."""
+  fn, config = _compiled(case)
+  state = _initial_state(case)
+  images = _images(input_pipeline.batches_per_step(config))
+  new_state, metrics = fn(state, images, jax.random.key(config.seed))
+  return config, state, images, new_state, jax.device_get(metrics)
+
+
+def print_golden():
+  """Prints `_GOLDEN` for the current code (see the comment on `_GOLDEN`)."""
+  metrics = _run("wgan_gp")[-1]
+  print("_GOLDEN = {")
+  for name in sorted(metrics):
+    print(f'    "{name}": {float(metrics[name])!r},')
+  print("}")
+
+
+def _tree_equal(a, b) -> bool:
+  leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+  return len(leaves_a) == len(leaves_b) and all(
+      np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(leaves_a, leaves_b))
+
+
+def _leaves_changed(a, b) -> list[bool]:
+  return [not np.array_equal(np.asarray(x), np.asarray(y))
+          for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
+
+
+@pytest.mark.parametrize("color_space,channels", [("lab", 2), ("rgb", 3)])
+def test_create_train_state(color_space, channels):
+  config = _config(color_space=color_space)
+  abstract = jax.eval_shape(functools.partial(train_step.create_train_state, config),
+                            jax.random.key(0))
+  assert abstract.step.shape == () and abstract.step.dtype == jnp.int32
+  assert abstract.generator.out_channels == channels
+  assert abstract.ema_params is None
+  assert abstract.gen_batch_stats  # model.norm is "batch" in the test config.
+  # The optimizers are memoised, so two states have the same treedef (checkpoint restore).
+  again = jax.eval_shape(functools.partial(train_step.create_train_state, config),
+                         jax.random.key(1))
+  assert jax.tree.structure(abstract) == jax.tree.structure(again)
+
+
+def test_create_train_state_without_batch_norm_or_with_ema():
+  no_bn = jax.eval_shape(functools.partial(
+      train_step.create_train_state, _config(model=dict(norm="layer"))), jax.random.key(0))
+  assert no_bn.gen_batch_stats == {}
+  ema = jax.eval_shape(functools.partial(
+      train_step.create_train_state, _config(ema_decay=0.5)), jax.random.key(0))
+  assert jax.tree.structure(ema.ema_params) == jax.tree.structure(ema.gen_params)
+
+
+@pytest.mark.parametrize("case", list(_CASES))
+def test_one_iteration(case):
+  config, state, images, new_state, metrics = _run(case)
+  # One batch per critic step, and the L1 ablation's single generator batch.
+  assert images.shape[0] == max(1, train_step.StepConfig.from_config(config).critic_steps)
+  assert int(state.step) == 0 and int(new_state.step) == 1
+
+  assert set(metrics) == _EXPECTED_METRICS[config.loss]
+  for name, value in metrics.items():
+    assert np.shape(value) == () and np.isfinite(value), (name, value)
+  assert metrics["l1"] > 0.0
+
+  # Every generator parameter moves (Adam's first step is ~lr * sign(grad)).
+  assert all(_leaves_changed(state.gen_params, new_state.gen_params))
+  # Batch norm's running statistics follow the batch.
+  assert all(_leaves_changed(state.gen_batch_stats, new_state.gen_batch_stats))
+  if config.loss == "l1":
+    # No critic in the L1 ablation: its params and optimizer state are untouched.
+    assert _tree_equal(state.critic_params, new_state.critic_params)
+    assert _tree_equal(state.critic_opt_state, new_state.critic_opt_state)
+  else:
+    kernels = lambda params: {k: v["kernel"] for k, v in params.items() if "kernel" in v}
+    assert all(_leaves_changed(kernels(state.critic_params), kernels(new_state.critic_params)))
+    # Adam's step count: one update per critic step.
+    assert int(new_state.critic_opt_state[0].count) == config.n_critic
+  assert int(new_state.gen_opt_state[0].count) == 1
+
+
+def test_wgan_critic_output_bias_gets_no_gradient():
+  # mean(fake) - mean(real) cancels a constant added to every score, and the penalty depends
+  # on input gradients only, so the output conv's bias has an exactly zero gradient and Adam
+  # leaves it where it was (a check that the critic loss is the difference of the means).
+  _, state, _, new_state, _ = _run("wgan_gp")
+  convs = [name for name in state.critic_params if "kernel" in state.critic_params[name]]
+  output_layer = max(convs, key=lambda name: int(name.rsplit("_", 1)[1]))
+  assert state.critic_params[output_layer]["kernel"].shape[-1] == 1
+  np.testing.assert_array_equal(new_state.critic_params[output_layer]["bias"],
+                                state.critic_params[output_layer]["bias"])
+
+
+def test_ema_update():
+  config, state, _, new_state, _ = _run("vanilla_rgb_ema")
+  assert state.ema_params is not None
+  # ema <- decay * ema + (1 - decay) * params, starting from the initial params.
+  want = jax.tree.map(lambda old, new: config.ema_decay * old + (1 - config.ema_decay) * new,
+                      state.gen_params, new_state.gen_params)
+  for got, expected in zip(jax.tree.leaves(new_state.ema_params), jax.tree.leaves(want)):
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+  assert _run("wgan_gp")[3].ema_params is None
+
+
+def test_deterministic():
+  fn, config = _compiled("wgan_gp")
+  _, state, images, first_state, first_metrics = _run("wgan_gp")
+  again_state, again_metrics = fn(state, images, jax.random.key(config.seed))
+  assert _tree_equal(first_state, again_state)
+  assert _tree_equal(first_metrics, again_metrics)
+  # And the key matters (dropout, penalty interpolation).
+  other_state, _ = fn(state, images, jax.random.key(config.seed + 1))
+  assert not _tree_equal(first_state.gen_params, other_state.gen_params)
+
+
+def test_golden_one_step():
+  metrics = _run("wgan_gp")[-1]
+  assert set(metrics) == set(_GOLDEN)
+  for name, want in _GOLDEN.items():
+    np.testing.assert_allclose(float(metrics[name]), want, rtol=1e-4, atol=1e-7, err_msg=name)
+
+
+def test_colorize_keeps_lab_lightness():
+  _, _, _, state, _ = _run("wgan_gp")
+  # Mid-lightness, low-chroma inputs: the predicted ab (at most +-110 after one step) leave
+  # most pixels inside the sRGB gamut (all of them today), where decoding keeps L exactly
+  # (up to float32: the error is ~1e-5).
+  rng = np.random.default_rng(1)
+  gray = rng.integers(90, 170, (8, 8, 8, 1))
+  images = np.clip(gray + rng.integers(-20, 21, (8, 8, 8, 3)), 0, 255).astype(np.uint8)
+  out = jax.jit(train_step.colorize, static_argnums=2)(state, images, "lab")
+  out = np.asarray(out)
+  assert out.shape == (8, 8, 8, 3) and out.dtype == np.float32
+  assert out.min() >= 0.0 and out.max() <= 1.0
+  l_in = np.asarray(color.rgb_to_lab(images / 255.0))[..., 0]
+  l_out = np.asarray(color.rgb_to_lab(out))[..., 0]
+  in_gamut = np.all((out > 1e-4) & (out < 1 - 1e-4), axis=-1)
+  assert in_gamut.mean() > 0.25, in_gamut.mean()
+  assert np.max(np.abs(l_out - l_in)[in_gamut]) < 0.05
+  # Clipping out-of-gamut colours moves L, but not arbitrarily far.
+  assert np.max(np.abs(l_out - l_in)) < 50.0
+
+
+def test_colorize_uses_ema_params():
+  _, _, images, state, _ = _run("vanilla_rgb_ema")
+  colorize = jax.jit(train_step.colorize, static_argnums=2)
+  with_ema = np.asarray(colorize(state, images[0], "rgb"))
+  as_params = np.asarray(colorize(state.replace(gen_params=state.ema_params, ema_params=None),
+                                  images[0], "rgb"))
+  without_ema = np.asarray(colorize(state.replace(ema_params=None), images[0], "rgb"))
+  np.testing.assert_array_equal(with_ema, as_params)
+  assert not np.allclose(with_ema, without_ema)
