@@ -71,7 +71,8 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int, num_ste
 
   Returns:
     An iterator of uint8 arrays [batches_per_step, batch_size // process_count, S, S, 3].
-    Concatenating the arrays of processes 0..process_count-1 along axis 1 gives the single-process batch.
+    Concatenating the arrays of processes 0..process_count-1 along axis 1 gives the
+    single-process batch.
   """
   if config.batch_size % process_count:
     raise UserError(f"config.batch_size={config.batch_size} is not divisible by the "

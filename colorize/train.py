@@ -15,7 +15,6 @@ from clu import metric_writers
 from clu import periodic_actions
 from etils import epath
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -45,9 +44,19 @@ def _abstract_state(config, rng, sharding):
       lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract)
 
 
-def restore_or_init(config, manager: ocp.CheckpointManager, rng, sharding
-                    ) -> train_step.TrainState:
-  """Restores the latest checkpoint in `manager`, or initialises a new state."""
+def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointManager,
+                    rng: jax.Array, sharding: jax.sharding.Sharding) -> train_step.TrainState:
+  """Restores the latest checkpoint in `manager`, or initialises a new state.
+
+  Args:
+    config: the run config (defines the state's structure and shapes).
+    manager: the run's checkpoint manager.
+    rng: the init key (used only when there is no checkpoint).
+    sharding: where every array of the state lives (replicated over the mesh).
+
+  Returns:
+    The restored or new state, committed to `sharding`.
+  """
   target = _abstract_state(config, rng, sharding)
   step = manager.latest_step()
   if step is not None:
@@ -105,10 +114,20 @@ def _check_finite(step: int, metrics: dict[str, float], manager: ocp.CheckpointM
 
 
 def _truncate_jsonl(path: epath.Path, last_step: int) -> None:
-  """Drops log lines past the restored step, so a resumed run does not log steps twice."""
-  if path.exists():
-    lines = [l for l in path.read_text().splitlines() if json.loads(l)["step"] <= last_step]
-    path.write_text("".join(l + "\n" for l in lines))
+  """Drops log lines past the restored step, so a resumed run does not log steps twice.
+
+  A line cut short by a killed process is dropped too.
+  """
+  if not path.exists():
+    return
+  kept = []
+  for line in path.read_text().splitlines():
+    try:
+      if json.loads(line)["step"] <= last_step:
+        kept.append(line + "\n")
+    except (json.JSONDecodeError, KeyError, TypeError):
+      continue
+  path.write_text("".join(kept))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train_step.TrainState:

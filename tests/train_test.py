@@ -62,6 +62,14 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
   assert _params_equal(final_resumed.gen_opt_state, final_straight.gen_opt_state)
 
 
+def test_resume_drops_log_lines_past_the_checkpoint(tmp_path):
+  train.train_and_evaluate(_config(num_train_steps=2), str(tmp_path))
+  with (tmp_path / "metrics.jsonl").open("a") as f:  # As if killed after step 3, mid-line.
+    f.write(json.dumps({"step": 3, "l1": 0.5}) + "\n" + '{"step": 4, "l1"')
+  train.train_and_evaluate(_config(num_train_steps=4), str(tmp_path))
+  assert [r["step"] for r in _jsonl(tmp_path) if "l1" in r] == [2, 4]
+
+
 def test_folder_dataset_with_sample_epochs(tmp_path):
   images = tmp_path / "images"
   images.mkdir()
