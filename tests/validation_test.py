@@ -1,0 +1,157 @@
+"""Bad configs fail before anything compiles, each with one line naming the key and what is
+accepted: one test per class of mistake, most calling `validate_config` directly."""
+import pathlib
+import subprocess
+import sys
+
+import ml_collections
+import pytest
+
+from colorize import train
+from colorize import validation
+from colorize.errors import UserError
+from configs import cifar10
+from configs import quickstart
+from configs import test as test_config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _config(**overrides) -> ml_collections.ConfigDict:
+  config = test_config.get_config()
+  config.update(overrides)
+  return config
+
+
+def _as_written(**changes) -> ml_collections.ConfigDict:
+  """The test config with values of any type, as a config file could set them."""
+  values = test_config.get_config().to_dict()
+  for dotted, value in changes.items():
+    *parents, key = dotted.split(".")
+    node = values
+    for parent in parents:
+      node = node[parent]
+    node[key] = value
+  return ml_collections.ConfigDict(values)
+
+
+def _error(config, num_devices=1) -> str:
+  with pytest.raises(UserError) as info:
+    validation.validate_config(config, num_devices)
+  message = str(info.value)
+  assert "\n" not in message
+  return message
+
+
+@pytest.mark.parametrize("variant", ["", "wgan_gp_paper", "fast", "subset"])
+def test_shipped_configs_match_the_schema_and_pass(variant):
+  config = cifar10.get_config(variant)
+  assert set(validation.flatten(config.to_dict())) == set(validation.SCHEMA)
+  validation.validate_config(config, num_devices=1)
+  validation.validate_config(quickstart.get_config(), num_devices=1)
+  validation.validate_config(test_config.get_config(), num_devices=1)
+
+
+def test_unknown_key():
+  message = _error(_as_written(lamda_gp=1.0))
+  assert "config.lamda_gp is not a config key" in message and "lambda_gp" in message
+
+
+def test_missing_key():
+  config = test_config.get_config()
+  del config["on_nonfinite"]
+  assert "config.on_nonfinite is missing" in _error(config)
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("batch_size", "16", "an integer"),
+    ("batch_size", 16.0, "an integer"),
+    ("batch_size", True, "an integer"),  # bool is an int subclass; still not a batch size.
+    ("optimizer.critic_lr", "1e-4", "a number"),
+    ("model.norm", 1, "a string"),
+    ("allow_config_change", 1, "True or False"),
+    ("sample_epochs", (1.5,), "a tuple of integers"),
+])
+def test_wrong_type(key, value, expected):
+  message = _error(_as_written(**{key: value}))
+  assert message.startswith(f"config.{key}={value!r} is invalid") and expected in message
+
+
+def test_batch_size_not_divisible_by_devices():
+  message = _error(_config(batch_size=8), num_devices=3)
+  assert "config.batch_size=8" in message and "device count (3)" in message
+
+
+@pytest.mark.parametrize("dataset", ["", "folder:"])
+def test_dataset_of_the_wrong_form(dataset):
+  assert "'folder:/path/to/images' or 'shapes'" in _error(_config(dataset=dataset))
+
+
+def test_unknown_tfds_dataset_fails_before_the_workdir_is_touched(tmp_path):
+  with pytest.raises(UserError, match=r"unknown dataset config\.dataset='no_such_dataset'.*"
+                                      r"must be a tfds name"):
+    train.train_and_evaluate(_config(dataset="no_such_dataset"), str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("size", [24, 2, 0])
+def test_image_size_the_unet_cannot_halve_to_1x1(size):
+  assert "a power of two >= 4" in _error(_config(image_size=size))
+
+
+def test_critic_too_deep_for_the_image_size():
+  config = _config(image_size=8)
+  config.model.critic_layers = 3
+  assert "config.model.critic_layers=3 is invalid: expected 1..2" in _error(config)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("critic_lr", 0.0), ("generator_lr", -1e-4), ("critic_lr", float("nan")),
+    ("generator_lr", float("inf"))])
+def test_non_positive_learning_rate(key, value):
+  config = _config()
+  config.optimizer[key] = value
+  assert f"config.optimizer.{key}" in _error(config) and "a positive number" in _error(config)
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (dict(lambda_gp=0.0), "lambda_gp"),  # WGAN-GP without its penalty.
+    (dict(lambda_gp=-1.0, loss="vanilla"), "lambda_gp"),
+    (dict(l1_weight=-1.0), "l1_weight"),
+    (dict(l1_weight=0.0, loss="l1"), "l1_weight"),  # Nothing left to train.
+    (dict(ema_decay=1.0), "ema_decay"),
+    (dict(n_critic=0), "n_critic"),
+])
+def test_non_positive_weights(overrides, key):
+  assert _error(_config(**overrides)).startswith(f"config.{key}=")
+
+
+def test_zero_weights_that_are_ablations_pass():
+  validation.validate_config(_config(l1_weight=0.0), 1)  # A pure GAN.
+  validation.validate_config(_config(lambda_gp=0.0, loss="lsgan"), 1)  # Penalty unused.
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (dict(on_nonfinite="ignore"), "one of ('stop', 'skip')"),
+    (dict(loss="wgan"), "one of ('wgan_gp', 'vanilla', 'lsgan', 'l1')"),
+    (dict(seed=-1), "a non-negative integer"),
+    (dict(sample_epochs=(0,)), "epochs >= 1"),
+])
+def test_other_values_outside_their_range(overrides, expected):
+  assert expected in _error(_config(**overrides))
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("--config.batch_size=abc", "error: flag --config.batch_size=abc: invalid literal for int()"),
+    ("--config.model.widht=8",
+     "error: --config.model.widht: unknown config key 'widht' (did you mean width?)"),
+])
+def test_cli_flag_errors_are_one_line(tmp_path, override, expected):
+  result = subprocess.run(
+      [sys.executable, "-m", "colorize.main", "--config=configs/test.py",
+       f"--workdir={tmp_path / 'run'}", override],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines()[-1].startswith(expected)
+  assert "Traceback" not in result.stderr
+  assert not (tmp_path / "run").exists()
