@@ -1,8 +1,13 @@
 r"""Trains a colorizer: `python -m colorize.main --config=configs/cifar10.py --workdir=runs/x`.
 
 Any config key can be overridden: `--config.batch_size=64 --config.model.norm=instance`.
-Mistakes a user can fix (bad config values, missing data) end with one line, not a traceback.
+Mistakes a user can fix (bad config values, missing data, an unwritable workdir) end with one
+line, not a traceback. Run the same command again to resume; after SIGTERM the run saves a
+checkpoint and exits with status 0.
 """
+import errno
+import re
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -18,6 +23,30 @@ config_flags.DEFINE_config_file(
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, samples and plots.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+# Errors that mean "the disk is full or will not take writes", not a bug.
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with a one-line error for a wrong value or an unknown config key."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:  # E.g. "flag --config.batch_size=abc: invalid literal for int()".
+    raise SystemExit(f"error: {e}") from None
+  except (AttributeError, KeyError) as e:
+    # A locked config refuses unknown keys; ml_collections words it as a KeyError (quoted
+    # twice over, with a "Did you mean" hint) wrapped in an AttributeError.
+    message = str(e).replace("\\", "")
+    key = re.search(r"[A-Za-z_]\w*", message)
+    key = key.group(0) if key else message
+    hint = re.search(r'Did you mean "([\w.]+)"', message)
+    flag = next((a.split("=")[0] for a in argv if a.startswith("--config.") and key in a),
+                "--config")
+    raise SystemExit(
+        f"error: {flag}: unknown config key {key!r}"
+        f"{f' (did you mean {hint.group(1)}?)' if hint else ''}; the keys are those of "
+        "configs/cifar10.py") from None
 
 
 def _not_orbax_info(record) -> bool:
@@ -35,7 +64,13 @@ def main(argv):
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (UserError, FloatingPointError) as e:
     raise SystemExit(f"error: {e}") from None
+  except OSError as e:
+    if e.errno not in _DISK_ERRNOS:
+      raise
+    raise SystemExit(f"error: cannot write {e.filename or FLAGS.workdir}: {e.strerror}; "
+                     "free some space or fix the permissions, then run the same command "
+                     "to resume") from None
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
