@@ -53,11 +53,12 @@ class UNetGenerator(nn.Module):
   dropout: float = 0.5
   axis_name: str | None = None
   conv_impl: str = "auto"
+  depth: int | None = None
 
   @nn.compact
   def __call__(self, cond_BHW1: jax.Array, *, train: bool) -> jax.Array:
     """Maps the condition (L or gray, in [-1, 1]) to colour channels in [-1, 1] (tanh)."""
-    depth = unet_depth(cond_BHW1.shape[1])
+    depth = self.depth or unet_depth(cond_BHW1.shape[1])
     use_norm = self.norm != "none"
     widths = [min(self.width * 2**i, self.max_width) for i in range(depth)]
 

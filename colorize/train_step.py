@@ -78,7 +78,8 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
   m, o = config.model, config.optimizer
   generator = models.UNetGenerator(
       out_channels=color.target_channels(config.color_space), width=m.width,
-      max_width=m.max_width, norm=m.norm, dropout=m.dropout, conv_impl=m.conv_impl)
+      max_width=m.max_width, norm=m.norm, dropout=m.dropout, conv_impl=m.conv_impl,
+      depth=models.unet_depth(config.image_size))
   critic = models.PatchCritic(width=m.critic_width, num_layers=m.critic_layers,
                               conv_impl=m.conv_impl)
   s = config.image_size
