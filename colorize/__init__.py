@@ -1,1 +1,2 @@
 """colorize: a WGAN-GP image colorizer in JAX/Flax."""
+from colorize.inference import Colorizer

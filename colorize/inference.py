@@ -1,0 +1,406 @@
+"""Colorizing a user's images at any size: `Colorizer.from_workdir(workdir)(image)`.
+
+The generator runs at its training resolution (or, `native=True`, fully convolutionally on the
+image padded to a multiple of its stride). Only its chroma is kept: the predicted ab is
+upsampled to the image's full size and recombined with the image's own full-resolution CIE
+lightness, so edges and detail come from the original and the output's L is the input's.
+
+Where values live: images are uint8 / uint16 / float in [0, 1], HxW (gray), HxWx2 (gray +
+alpha), HxWx3 (RGB) or HxWx4 (RGBA); L in [0, 100]; ab in Lab units (about +-110). Every
+colour conversion is `colorize.color`'s, run over flat pixels in fixed-size chunks so that a
+40-megapixel photo never materialises more than one chunk of float temporaries at a time.
+"""
+import contextlib
+import dataclasses
+import functools
+import json
+import logging
+import os
+from typing import Iterator, Sequence
+
+from absl import logging as absl_logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from PIL import Image
+
+from colorize import color
+from colorize import models
+from colorize import train_step
+from colorize.errors import UserError
+
+DEFAULT_BATCH_SIZE = 16
+# Pixels per call of the colour conversions: float temporaries stay at a few MB, and images
+# smaller than this round up to a power of two, so a handful of compiled shapes serve any size.
+_MAX_CHUNK = 1 << 18
+_MIN_CHUNK = 1 << 10
+_ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+_GRAY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+ColourArray = np.ndarray  # uint8 | uint16 | float32 [H, W, C], C in {1, 3}: an image without alpha.
+
+
+@dataclasses.dataclass(frozen=True)
+class Generator:
+  """A trained generator restored from a workdir: the module and its inference variables.
+
+  Attributes:
+    module: the U-Net (its fields come from the run's config).
+    variables: {"params": EMA params when the run kept them, else the generator's params,
+      "batch_stats": running averages, only for batch norm}.
+    color_space: the run's colour space, "lab" or "rgb".
+    image_size: the training resolution (square).
+    step: the checkpoint's training step.
+  """
+  module: models.UNetGenerator
+  variables: dict
+  color_space: str
+  image_size: int
+  step: int
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """Reads the resolved config a training run wrote to `<workdir>/config.json`.
+
+  JSON has no tuples, so tuple values come back as lists; nothing that builds the generator
+  reads one (tests/inference_test.py checks the round trip builds the same state).
+
+  Args:
+    workdir: a training workdir.
+
+  Returns:
+    The config.
+
+  Raises:
+    UserError: no readable config.json in `workdir`.
+  """
+  path = os.path.join(workdir, "config.json")
+  try:
+    with open(path) as f:
+      return ml_collections.ConfigDict(json.load(f))
+  except FileNotFoundError:
+    raise UserError(f"{workdir}: no config.json; is this a training workdir "
+                    "(python -m colorize.main --workdir=...)?") from None
+  except (OSError, ValueError) as e:
+    raise UserError(f"{workdir}: cannot read config.json ({e})") from None
+
+
+def restore_generator(workdir: str, step: int | None = None) -> Generator:
+  """Restores the generator (EMA params when present, batch stats) of a checkpoint.
+
+  Only the arrays inference uses are read from disk (Orbax partial restore): not the critic,
+  not the optimizer states (twice the generator), and not the raw params when there is an EMA.
+
+  Args:
+    workdir: a training workdir (config.json and checkpoints/<step>/).
+    step: the checkpoint to restore; the latest when None.
+
+  Returns:
+    The restored generator.
+
+  Raises:
+    UserError: no config, no checkpoint (at `step`), or a checkpoint whose arrays do not
+      match the config's model; the one-line message names the workdir.
+  """
+  config = read_config(workdir)
+  try:
+    abstract = jax.eval_shape(functools.partial(train_step.create_train_state, config),
+                              jax.random.key(0))
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    raise UserError(f"{workdir}: config.json does not describe a model this version can "
+                    f"build ({type(e).__name__}: {e})") from None
+  checkpoints = os.path.abspath(os.path.join(workdir, "checkpoints"))
+  steps = []
+  if os.path.isdir(checkpoints):
+    # read_only: inference must never touch a workdir, e.g. one that is still training.
+    with _quiet_orbax():
+      manager = ocp.CheckpointManager(checkpoints, options=ocp.CheckpointManagerOptions(
+          read_only=True, create=False, save_interval_steps=0))
+    steps = manager.all_steps()
+  if not steps:
+    raise UserError(f"{workdir}: no checkpoint in {checkpoints}; train first "
+                    f"(python -m colorize.main --workdir={workdir} ...)")
+  step = max(steps) if step is None else step
+  if step not in steps:
+    raise UserError(f"{workdir}: no checkpoint at step {step} (available: "
+                    f"{', '.join(map(str, sorted(steps)))})")
+
+  # Empty subtrees (no batch stats) are not on disk as arrays: leave them out.
+  params_name = "gen_params" if abstract.ema_params is None else "ema_params"
+  target = {name: getattr(abstract, name)
+            for name in (params_name, "gen_batch_stats") if getattr(abstract, name)}
+  try:
+    restored = manager.restore(step, args=ocp.args.PyTreeRestore(
+        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True))
+  # Arrays the config expects but the checkpoint lacks raise KeyError/ValueError; damaged
+  # files raise those, JSONDecodeError or a bare Exception from TensorStore.
+  except Exception as e:  # pylint: disable=broad-exception-caught
+    first_line = str(e).strip().split("\n")[0][:200]
+    raise UserError(f"{workdir}: cannot restore checkpoint {step} for config.json's model "
+                    f"({type(e).__name__}: {first_line}); was config.json edited, or is the "
+                    "checkpoint damaged (--step picks another)?") from None
+  _check_shapes(target, restored, f"{workdir}: checkpoint {step}")
+  variables = {"params": restored[params_name]}
+  if "gen_batch_stats" in restored:
+    variables["batch_stats"] = restored["gen_batch_stats"]
+  return Generator(module=abstract.generator, variables=jax.device_put(variables),
+                   color_space=config.color_space, image_size=config.image_size, step=step)
+
+
+@contextlib.contextmanager
+def _quiet_orbax() -> Iterator[None]:
+  """Drops Orbax's warnings meanwhile: it warns that a read-only manager is read-only."""
+  def keep(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR or "/orbax/" not in record.pathname
+  logger = absl_logging.get_absl_logger()
+  logger.addFilter(keep)
+  try:
+    yield
+  finally:
+    logger.removeFilter(keep)
+
+
+def _check_shapes(expected, restored, where: str) -> None:
+  """Checks what a partial restore returned against its target.
+
+  Partial restore returns arrays with their saved shapes, whatever the target says, and
+  gives back the target's own ShapeDtypeStruct for an array that is not on disk.
+  """
+  expected_leaves = dict(jax.tree_util.tree_leaves_with_path(expected))
+  restored_leaves = dict(jax.tree_util.tree_leaves_with_path(restored))
+  for path, leaf in expected_leaves.items():
+    got = restored_leaves.get(path)
+    missing = not isinstance(got, (np.ndarray, jax.Array))
+    if missing or got.shape != leaf.shape:
+      found = "missing" if missing else f"shape {got.shape}"
+      raise UserError(f"{where} does not match config.json: {jax.tree_util.keystr(path)} is "
+                      f"{found} on disk, the config's model needs {leaf.shape} (was "
+                      "config.json edited, or the checkpoint written by another config?)")
+
+
+def pil_to_array(image: Image.Image) -> np.ndarray:
+  """A decoded Pillow image as an array `Colorizer` takes.
+
+  Args:
+    image: any mode.
+
+  Returns:
+    uint8 (uint16 for 16-bit grayscale) [H, W, C]: C = 1 gray, 2 gray + alpha, 3 RGB,
+    4 RGBA. Palette, CMYK and other modes come back as RGB(A).
+  """
+  if image.mode in _GRAY16_MODES:
+    # 16-bit PNG/TIFF grayscale: keep all 16 bits ("I" is 32-bit, holding 16-bit values).
+    return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)[..., None]
+  has_alpha = image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in
+                                             image.info)
+  if image.mode in ("1", "L", "LA", "La"):
+    mode = "LA" if has_alpha else "L"
+  else:  # RGB, palette, CMYK, YCbCr, LAB, HSV, ...: Pillow converts them to sRGB.
+    mode = "RGBA" if has_alpha else "RGB"
+  array = np.asarray(image.convert(mode))
+  return array[..., None] if array.ndim == 2 else array
+
+
+def _split_alpha(image: np.ndarray | Image.Image) -> tuple[ColourArray, np.ndarray | None]:
+  """Validates an image and returns (colour [H, W, 1|3], alpha uint8 [H, W] or None)."""
+  if isinstance(image, Image.Image):
+    image = pil_to_array(image)
+  image = np.asarray(image)
+  if image.ndim == 2:
+    image = image[..., None]
+  if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4) or 0 in image.shape:
+    raise ValueError(f"expected an image [H, W] or [H, W, 1|2|3|4], got shape {image.shape}")
+  if image.dtype == bool:
+    image = image.astype(np.uint8) * 255
+  elif np.issubdtype(image.dtype, np.floating):
+    image = np.clip(image, 0.0, 1.0).astype(np.float32)
+  elif image.dtype not in (np.uint8, np.uint16):
+    raise ValueError(f"expected uint8, uint16 or float in [0, 1], got dtype {image.dtype}")
+  if image.shape[-1] in (2, 4):
+    return image[..., :-1], _to_uint8(image[..., -1])
+  return image, None
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+  if image.dtype == np.uint16:
+    return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+  if image.dtype == np.float32:
+    return np.round(image * 255.0).astype(np.uint8)
+  return image
+
+
+def _as_rgb_uint8(colour: ColourArray) -> np.ndarray:
+  """The 8-bit RGB image the model sees (gray repeated), as in training."""
+  colour = _to_uint8(colour)
+  return np.repeat(colour, 3, axis=-1) if colour.shape[-1] == 1 else colour
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Resizes uint8 [H, W] or [H, W, 3], or float32 [H, W], with Pillow's bilinear filter.
+
+  Shrinking, the filter's support widens with the scale (it averages every pixel it covers),
+  so downsampling is antialiased, like the training pipeline's resize.
+  """
+  if image.shape[:2] == (height, width):
+    return image
+  return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
+
+
+def _model_input(colour: ColourArray, size: int) -> np.ndarray:
+  """uint8 RGB [size, size, 3]: the image squeezed to the model's square training size."""
+  colour = _to_uint8(colour)
+  if colour.shape[-1] == 1:  # Resized before the gray is repeated: a third of the work.
+    return np.repeat(_resize(colour[..., 0], size, size)[..., None], 3, axis=-1)
+  return _resize(colour, size, size)
+
+
+def _upsample(ab_hw2: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+  """ab [h, w, 2] -> [H, W, 2], bilinear (one float channel at a time, Pillow's mode "F")."""
+  return np.stack([_resize(np.ascontiguousarray(ab_hw2[..., i]), *shape) for i in range(2)],
+                  axis=-1)
+
+
+@jax.jit
+def _lightness_fn(pixels_NC: jax.Array) -> jax.Array:
+  """L in [0, 100] of gray (C = 1) or RGB (C = 3) pixels, uint8 / uint16 / float in [0, 1]."""
+  scale = {np.uint8: 255.0, np.uint16: 65535.0}.get(pixels_NC.dtype.type, 1.0)
+  rgb = jnp.broadcast_to(pixels_NC.astype(jnp.float32) / scale, pixels_NC.shape[:1] + (3,))
+  return color.rgb_to_lab(rgb)[:, 0]
+
+
+@jax.jit
+def _recombine_fn(l_N: jax.Array, ab_N2: jax.Array) -> jax.Array:
+  """(L, ab) -> uint8 sRGB [N, 3], out-of-gamut colours clipped."""
+  rgb = color.lab_to_rgb(jnp.concatenate([l_N[:, None], ab_N2], axis=-1))
+  return jnp.round(jnp.clip(rgb, 0.0, 1.0) * 255.0).astype(jnp.uint8)
+
+
+def _map_pixels(fn, *arrays: np.ndarray) -> np.ndarray:
+  """`fn` over flat pixel arrays (same length N) in chunks; returns its outputs concatenated."""
+  n = len(arrays[0])
+  chunk = min(_MAX_CHUNK, max(_MIN_CHUNK, 1 << (n - 1).bit_length()))
+  outputs = []
+  for start in range(0, n, chunk):
+    parts = [a[start:start + chunk] for a in arrays]
+    size = len(parts[0])
+    if size < chunk:  # Padded to the chunk size: one compiled shape per chunk size.
+      parts = [np.pad(p, [(0, chunk - size)] + [(0, 0)] * (p.ndim - 1)) for p in parts]
+    outputs.append(np.asarray(fn(*parts))[:size])
+  return np.concatenate(outputs)
+
+
+@functools.partial(jax.jit, static_argnames=("module", "color_space"))
+def _predict_ab(module: models.UNetGenerator, variables, images_BHW3: jax.Array,
+                color_space: str) -> jax.Array:
+  """The generator's colour as Lab ab [B, H, W, 2] (inference mode: running averages).
+
+  Both colour spaces go through the decoded sRGB, so "lab" and "rgb" runs give ab the same
+  way (a "lab" prediction outside the sRGB gamut is brought to its edge, as the output
+  would be anyway). The module's depth is fixed by the training size, so a larger (native)
+  input runs through the same network fully convolutionally.
+  """
+  cond, _ = color.encode(images_BHW3, color_space)
+  prediction = module.apply(variables, cond, train=False)
+  return color.rgb_to_lab(color.decode(cond, prediction, color_space))[..., 1:]
+
+
+class Colorizer:
+  """Colorizes images of any size with a trained generator.
+
+      c = Colorizer.from_workdir("runs/cifar10")
+      rgb_HW3_uint8 = c(gray_or_rgb_image_array)
+
+  Colour inputs are reduced to their lightness first, so recolouring works.
+  """
+
+  def __init__(self, generator: Generator, *, batch_size: int = DEFAULT_BATCH_SIZE,
+               native: bool = False):
+    """Wraps a restored generator.
+
+    Args:
+      generator: see `restore_generator`.
+      batch_size: images per model call at the training resolution; fewer are padded, so the
+        model compiles once.
+      native: run the model on the whole image (padded to a multiple of the U-Net's stride,
+        compiled once per padded size) instead of at the training resolution.
+    """
+    self.generator = generator
+    self.batch_size = batch_size
+    self.native = native
+    self._depth = generator.module.depth or models.unet_depth(generator.image_size)
+
+  @classmethod
+  def from_workdir(cls, workdir: str, step: int | None = None, **kwargs) -> "Colorizer":
+    """Restores the latest (or `step`) checkpoint of a training workdir.
+
+    Args:
+      workdir: a training workdir.
+      step: the checkpoint's step; the latest when None.
+      **kwargs: `batch_size`, `native` (see `__init__`).
+
+    Returns:
+      A Colorizer.
+
+    Raises:
+      UserError: see `restore_generator`.
+    """
+    return cls(restore_generator(workdir, step), **kwargs)
+
+  def __call__(self, image: np.ndarray | Image.Image) -> np.ndarray:
+    """Colorizes one image; see `colorize_batch`."""
+    return self.colorize_batch([image])[0]
+
+  def colorize_batch(self, images: Sequence[np.ndarray | Image.Image]) -> list[np.ndarray]:
+    """Colorizes images of any sizes and modes.
+
+    Args:
+      images: arrays [H, W] or [H, W, C] (C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA),
+        uint8, uint16 or float in [0, 1]; or Pillow images.
+
+    Returns:
+      uint8 [H, W, 3] per image ([H, W, 4] with the input's alpha), the size of its input.
+    """
+    split = [_split_alpha(image) for image in images]
+    if self.native:
+      abs_hw2 = [self._native_ab(colour) for colour, _ in split]
+    else:
+      abs_hw2 = self._small_ab([colour for colour, _ in split])
+    # One image at a time from here: only one full-size ab and L are held at once.
+    return [_recombine(colour, _upsample(ab, colour.shape[:2]), alpha)
+            for (colour, alpha), ab in zip(split, abs_hw2)]
+
+  def predict_ab(self, images_BSS3: np.ndarray) -> np.ndarray:
+    """The model alone: ab [B, S, S, 2] of uint8 RGB images at the training resolution."""
+    g = self.generator
+    return np.asarray(_predict_ab(g.module, g.variables, images_BSS3, g.color_space))
+
+  def _small_ab(self, colours: list[ColourArray]) -> list[np.ndarray]:
+    """ab [S, S, 2] of each image, resized to the training size S, in fixed-size batches."""
+    small = np.stack([_model_input(colour, self.generator.image_size) for colour in colours])
+    ab = []
+    for start in range(0, len(small), self.batch_size):
+      batch = small[start:start + self.batch_size]
+      padded = np.pad(batch, [(0, self.batch_size - len(batch))] + [(0, 0)] * 3)
+      ab.extend(self.predict_ab(padded)[:len(batch)])
+    return ab
+
+  def _native_ab(self, colour: ColourArray) -> np.ndarray:
+    """ab of the whole image: reflect-padded to a multiple of the stride, then cropped."""
+    height, width = colour.shape[:2]
+    stride = 2**self._depth
+    pad = [(0, -height % stride), (0, -width % stride), (0, 0)]
+    padded = np.pad(_as_rgb_uint8(colour), pad, mode="reflect")
+    return self.predict_ab(padded[None])[0, :height, :width]
+
+
+def _recombine(colour: ColourArray, ab_HW2: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+  """The image's own full-resolution L with the predicted ab, as uint8 RGB(A)."""
+  height, width, channels = colour.shape
+  lightness = _map_pixels(_lightness_fn, colour.reshape(-1, channels))
+  rgb = _map_pixels(_recombine_fn, lightness,
+                    ab_HW2.reshape(-1, 2).astype(np.float32, copy=False))
+  rgb = rgb.reshape(height, width, 3)
+  return rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)

@@ -1,0 +1,76 @@
+r"""The README's before/after figure: grayscale input | colorized | original.
+
+    python scripts/before_after.py --workdir=runs/cifar10_subset \
+        --data_dir=../shared/data/cifar10_subset/tfds --output=docs/colorize_before_after.png
+
+Rows: CIFAR-10 test images (past index 8; `num_cifar` of them, drawn 8x with nearest
+neighbours so their pixels stay visible) and one larger photo, `skimage.data.chelsea()`
+(451x300), made grayscale first and colorized through the same `Colorizer` at full size.
+Needs tensorflow-datasets and scikit-image.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+from PIL import ImageDraw
+from skimage import data as skimage_data
+import tensorflow_datasets as tfds
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from colorize import inference  # pylint: disable=g-import-not-at-top
+
+_GAP = 6
+_HEADER = 22
+_COLUMNS = ("grayscale input", "colorized", "original")
+
+
+def _parse_args() -> argparse.Namespace:
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--workdir", required=True, help="Training workdir to restore.")
+  p.add_argument("--data_dir", required=True, help="tfds data_dir holding cifar10.")
+  p.add_argument("--output", default="docs/colorize_before_after.png")
+  p.add_argument("--first_cifar", type=int, default=9, help="First CIFAR-10 test index.")
+  p.add_argument("--num_cifar", type=int, default=4)
+  p.add_argument("--zoom", type=int, default=8, help="Display scale of the CIFAR images.")
+  return p.parse_args()
+
+
+def _row(colorizer: inference.Colorizer, original: np.ndarray, zoom: int) -> list[Image.Image]:
+  """The three panels of one image, each drawn `zoom` times larger."""
+  gray = np.asarray(Image.fromarray(original).convert("L"))  # What a B&W photo holds.
+  panels = [np.repeat(gray[..., None], 3, -1), colorizer(gray), original]
+  return [Image.fromarray(p).resize((p.shape[1] * zoom, p.shape[0] * zoom),
+                                    Image.Resampling.NEAREST) for p in panels]
+
+
+def main() -> None:
+  args = _parse_args()
+  colorizer = inference.Colorizer.from_workdir(args.workdir)
+  source = tfds.data_source("cifar10", split="test", data_dir=args.data_dir)
+  rows = [_row(colorizer, source[i]["image"], args.zoom)
+          for i in range(args.first_cifar, args.first_cifar + args.num_cifar)]
+  rows.append(_row(colorizer, skimage_data.chelsea(), 1))
+
+  # Three columns of equal width (the widest panel's); each panel is centred in its cell.
+  cell = max(panel.width for row in rows for panel in row)
+  width = 3 * cell + 2 * _GAP
+  height = _HEADER + sum(row[0].height + _GAP for row in rows)
+  figure = Image.new("RGB", (width, height), "white")
+  draw = ImageDraw.Draw(figure)
+  for i, title in enumerate(_COLUMNS):
+    draw.text((i * (cell + _GAP) + cell // 2, _HEADER // 2), title, fill="black", anchor="mm")
+  y = _HEADER
+  for row in rows:
+    for i, panel in enumerate(row):
+      figure.paste(panel, (i * (cell + _GAP) + (cell - panel.width) // 2, y))
+    y += row[0].height + _GAP
+  os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+  figure.save(args.output)
+  print(f"{args.output}: {width}x{height}, checkpoint step {colorizer.generator.step} of "
+        f"{args.workdir}")
+
+
+if __name__ == "__main__":
+  main()

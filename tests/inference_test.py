@@ -1,0 +1,205 @@
+"""Tests of colorize.inference: restoring a workdir, the Python API on arrays, decoding files."""
+import functools
+import json
+import shutil
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from PIL import Image
+import pytest
+
+import colorize
+from colorize import color
+from colorize import inference
+from colorize import train
+from colorize import train_step
+from colorize.errors import UserError
+from configs import test as test_config
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  """A tiny trained run with an EMA and checkpoints at steps 1 and 2 (shared by the module)."""
+  path = tmp_path_factory.mktemp("run")
+  config = test_config.get_config()
+  config.update(num_train_steps=2, checkpoint_every_steps=1, ema_decay=0.5)
+  train.train_and_evaluate(config, str(path))
+  return path
+
+
+@pytest.fixture(scope="module")
+def colorizer(workdir):
+  return colorize.Colorizer.from_workdir(str(workdir), batch_size=4)
+
+
+def _full_state(workdir, step):
+  """The whole TrainState of a checkpoint, restored the way train.py does."""
+  config = inference.read_config(str(workdir))
+  abstract = jax.eval_shape(functools.partial(train_step.create_train_state, config),
+                            jax.random.key(0))
+  manager = ocp.CheckpointManager((workdir / "checkpoints").resolve())
+  return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+
+def _trees_equal(a, b):
+  return all(jax.tree.leaves(jax.tree.map(np.array_equal, a, b)))
+
+
+def _lightness(rgb01):
+  return np.asarray(color.rgb_to_lab(rgb01))[..., 0]
+
+
+def _assert_same_lightness(rgb01_in, rgb_uint8_out):
+  """L out == L in, up to the output's 8-bit rounding (< 0.5 in L) where nothing clipped."""
+  error = np.abs(_lightness(rgb01_in) - _lightness(rgb_uint8_out / 255.0))
+  in_gamut = np.all((rgb_uint8_out > 0) & (rgb_uint8_out < 255), axis=-1)
+  # (Out-of-gamut colours are clipped per channel, which moves L a little.)
+  assert in_gamut.mean() > 0.5 and error[in_gamut].max() < 0.5
+
+
+def _copy_with_config(workdir, tmp_path, **changes):
+  copy = tmp_path / "copy"
+  shutil.copytree(workdir, copy)
+  config = json.loads((copy / "config.json").read_text())
+  for dotted, value in changes.items():
+    *parents, key = dotted.split(".")
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[key] = value
+  (copy / "config.json").write_text(json.dumps(config))
+  return copy
+
+
+def test_config_json_round_trip_builds_the_same_state():
+  config = test_config.get_config()
+  config.sample_epochs = (1, 3)
+  loaded = ml_collections.ConfigDict(json.loads(config.to_json()))
+  assert loaded.sample_epochs == [1, 3]  # JSON has no tuples: the one thing that changes.
+  def build(c):
+    return jax.eval_shape(functools.partial(train_step.create_train_state, c),
+                          jax.random.key(0))
+  original, restored = build(config), build(loaded)
+  assert jax.tree.structure(original) == jax.tree.structure(restored)
+  assert jax.tree.leaves(original) == jax.tree.leaves(restored)
+
+
+def test_restores_latest_or_given_step_with_ema(workdir, colorizer):
+  assert colorizer.generator.step == 2
+  state = _full_state(workdir, 2)
+  assert _trees_equal(colorizer.generator.variables["params"], state.ema_params)
+  assert not _trees_equal(state.ema_params, state.gen_params)
+  assert _trees_equal(colorizer.generator.variables["batch_stats"], state.gen_batch_stats)
+  first = inference.restore_generator(str(workdir), step=1)
+  assert first.step == 1
+  assert _trees_equal(first.variables["params"], _full_state(workdir, 1).ema_params)
+
+
+def test_uses_generator_params_without_ema(workdir, tmp_path):
+  copy = _copy_with_config(workdir, tmp_path, ema_decay=0.0)
+  generator = inference.restore_generator(str(copy))
+  assert _trees_equal(generator.variables["params"], _full_state(workdir, 2).gen_params)
+
+
+def test_workdir_without_config_or_checkpoint(tmp_path, workdir):
+  with pytest.raises(UserError, match=f"{tmp_path}: no config.json"):
+    inference.restore_generator(str(tmp_path))
+  shutil.copy(workdir / "config.json", tmp_path / "config.json")
+  with pytest.raises(UserError, match=f"^{tmp_path}: no checkpoint in"):
+    inference.restore_generator(str(tmp_path))
+  with pytest.raises(UserError, match=r"no checkpoint at step 7 \(available: 1, 2\)"):
+    inference.restore_generator(str(workdir), step=7)
+
+
+@pytest.mark.parametrize("key,value,found", [
+    ("model.width", 8, r"\['ema_params'\]\['BatchNorm_2'\]\['bias'\] is shape \(4,\) on disk"),
+    # Without norm layers the convolutions get biases, which are not in the checkpoint.
+    ("model.norm", "none", r"\['ema_params'\]\['Conv4x4_1'\]\['bias'\] is missing on disk"),
+])
+def test_incompatible_config_is_one_line_naming_the_workdir(workdir, tmp_path, key, value,
+                                                            found):
+  copy = _copy_with_config(workdir, tmp_path, **{key: value})
+  with pytest.raises(UserError,
+                     match=f"^{copy}: checkpoint 2 does not match config.json: {found}"
+                     ) as error:
+    inference.restore_generator(str(copy))
+  assert "\n" not in str(error.value)
+
+
+def _gray(rng, shape):
+  return rng.integers(0, 256, shape, np.uint8)
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: _gray(rng, (8, 8)),
+    lambda rng: _gray(rng, (1, 37)),
+    lambda rng: _gray(rng, (23, 1)),
+    lambda rng: _gray(rng, (3, 700)),  # Very wide.
+    lambda rng: _gray(rng, (45, 30, 1)),
+    lambda rng: _gray(rng, (19, 26, 3)),  # Colour in: recoloured from its lightness.
+    lambda rng: rng.integers(0, 65536, (17, 9), np.uint16),
+    lambda rng: rng.random((12, 20, 3)).astype(np.float32),
+], ids=["8x8", "1xN", "Nx1", "very_wide", "HxWx1", "rgb", "uint16", "float"])
+@pytest.mark.parametrize("native", [False, True], ids=["resized", "native"])
+def test_any_size_keeps_size_and_lightness(colorizer, make, native):
+  image = make(np.random.default_rng(0))
+  colorizer.native = native
+  try:
+    out = colorizer(image)
+  finally:
+    colorizer.native = False
+  assert out.shape == image.shape[:2] + (3,) and out.dtype == np.uint8
+  scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(image.dtype, 1.0)
+  rgb_in = np.broadcast_to((image / scale).reshape(image.shape[:2] + (-1,)),
+                           image.shape[:2] + (3,))
+  _assert_same_lightness(rgb_in, out)
+
+
+def test_alpha_is_kept(colorizer):
+  rng = np.random.default_rng(1)
+  rgba, gray_alpha = _gray(rng, (10, 14, 4)), _gray(rng, (6, 5, 2))
+  out_rgba, out_la = colorizer.colorize_batch([rgba, gray_alpha])
+  assert out_rgba.shape == (10, 14, 4) and np.array_equal(out_rgba[..., 3], rgba[..., 3])
+  assert out_la.shape == (6, 5, 4) and np.array_equal(out_la[..., 3], gray_alpha[..., 1])
+
+
+def test_batches_equal_single_images_and_colour_is_added(colorizer):
+  rng = np.random.default_rng(2)
+  images = [_gray(rng, (9 + i, 12, 3)) for i in range(6)]  # 2 model calls at batch 4.
+  batched = colorizer.colorize_batch(images)
+  for image, out in zip(images, batched):
+    assert np.array_equal(out, colorizer(image))
+  # A gray image comes back with chroma: the channels differ somewhere.
+  assert np.ptp(batched[0].astype(int), axis=-1).max() > 0
+  # Every size ran through the one compiled model shape.
+  compiled = inference._predict_ab._cache_size()  # pylint: disable=protected-access
+  colorizer.colorize_batch([_gray(rng, (h, w)) for h, w in [(3, 90), (64, 48), (1, 1)]])
+  assert inference._predict_ab._cache_size() == compiled  # pylint: disable=protected-access
+
+
+def test_rgb_color_space_model():
+  config = test_config.get_config()
+  config.color_space = "rgb"
+  state = train_step.create_train_state(config, jax.random.key(0))
+  generator = inference.Generator(
+      module=state.generator, variables={"params": state.gen_params,
+                                         "batch_stats": state.gen_batch_stats},
+      color_space="rgb", image_size=config.image_size, step=0)
+  image = _gray(np.random.default_rng(3), (20, 11))
+  out = inference.Colorizer(generator)(image)
+  assert out.shape == (20, 11, 3)
+  _assert_same_lightness(np.repeat(image[..., None] / 255.0, 3, -1), out)
+
+
+def test_pillow_image_input(colorizer):
+  image = Image.fromarray(_gray(np.random.default_rng(4), (7, 9, 3))).convert("P")
+  assert colorizer(image).shape == (7, 9, 3)
+
+
+def test_rejects_bad_arrays(colorizer):
+  with pytest.raises(ValueError, match="shape"):
+    colorizer(np.zeros((4, 0), np.uint8))
+  with pytest.raises(ValueError, match="dtype"):
+    colorizer(np.zeros((4, 4), np.int64))
