@@ -6,7 +6,9 @@ line, not a traceback. Run the same command again to resume; after SIGTERM the r
 checkpoint and exits with status 0.
 """
 import errno
+import logging as std_logging
 import re
+import sys
 
 from absl import app
 from absl import flags
@@ -63,14 +65,23 @@ def main(argv):
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (UserError, FloatingPointError) as e:
+    _quiet_background_threads()
     raise SystemExit(f"error: {e}") from None
   except OSError as e:
     if e.errno not in _DISK_ERRNOS:
       raise
+    _quiet_background_threads()
     raise SystemExit(f"error: cannot write {e.filename or FLAGS.workdir}: {e.strerror}; "
                      "free some space or fix the permissions, then run the same command "
                      "to resume") from None
 
+
+def _quiet_background_threads() -> None:
+  # After a failed save, Orbax's other writer threads and tasks keep failing, and log
+  # tracebacks (or print them when garbage collected) while the process exits. The error
+  # line already says what happened, so nothing more is written after it.
+  logging.get_absl_handler().setLevel(std_logging.CRITICAL + 1)
+  sys.unraisablehook = lambda unraisable: None
 
 if __name__ == "__main__":
   app.run(main, flags_parser=_parse_flags)

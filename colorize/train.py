@@ -1,10 +1,12 @@
 """`train_and_evaluate(config, workdir)`: the one training loop, read top to bottom.
 
-Build the mesh, init the state abstractly, restore the latest checkpoint or init, then train:
-each iteration is `train_step.train_iteration` compiled with jit over all devices (batch
-sharded on "data", state replicated and donated). Along the way: metrics to TensorBoard and
-metrics.jsonl, evaluation on a fixed subset of the eval split, sample grids, checkpoints, and
-at the end the loss curves.
+Validate the config and open the data, check the workdir, build the mesh, init the state
+abstractly, restore the newest readable checkpoint or init, then train: each iteration is
+`train_step.train_iteration` (guarded against NaN/Inf by `nonfinite`) compiled with jit over
+all devices (batch sharded on "data", state replicated and donated). Along the way: metrics to
+TensorBoard and metrics.jsonl, evaluation on a fixed subset of the eval split, sample grids,
+checkpoints, and at the end the loss curves. SIGTERM saves the current step and returns early
+(`preemption`). The README's "Resuming and preemption" section states the guarantees.
 """
 import functools
 import json
@@ -20,12 +22,16 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from colorize import checkpointing
 from colorize import color
 from colorize import input_pipeline
 from colorize import metrics as metrics_lib
+from colorize import nonfinite
 from colorize import plots
+from colorize import preemption
 from colorize import train_step
 from colorize import validation
+from colorize import workdir as workdir_lib
 
 EVAL_BATCH = 64  # Eval batches are padded to this size so one compiled shape serves all.
 
@@ -46,7 +52,10 @@ def _abstract_state(config, rng, sharding):
 
 def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointManager,
                     rng: jax.Array, sharding: jax.sharding.Sharding) -> train_step.TrainState:
-  """Restores the latest checkpoint in `manager`, or initialises a new state.
+  """Restores the newest readable checkpoint in `manager`, or initialises a new state.
+
+  An unreadable newest checkpoint is reported and set aside, and the one before it restored
+  (`checkpointing.restore_latest`).
 
   Args:
     config: the run config (defines the state's structure and shapes).
@@ -56,12 +65,17 @@ def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointMa
 
   Returns:
     The restored or new state, committed to `sharding`.
+
+  Raises:
+    UserError: there are checkpoints but none can be restored, or the disk cannot hold one.
   """
   target = _abstract_state(config, rng, sharding)
-  step = manager.latest_step()
-  if step is not None:
-    logging.info("Resuming from checkpoint at step %d in %s", step, manager.directory)
-    return manager.restore(step, args=ocp.args.StandardRestore(target))
+  checkpointing.check_free_space(epath.Path(manager.directory), target)
+  state = checkpointing.restore_latest(manager, target)
+  if state is not None:
+    logging.info("Resuming from checkpoint at step %d in %s", int(state.step),
+                 manager.directory)
+    return state
   logging.info("No checkpoint in %s; initialising step 0", manager.directory)
   out_sharding = jax.tree.map(lambda a: a.sharding, target)
   init = jax.jit(functools.partial(train_step.create_train_state, config),
@@ -102,21 +116,17 @@ def _log(writer, jsonl_path: epath.Path | None, step: int, scalars: dict[str, fl
       f.write(json.dumps({"step": step, **scalars}) + "\n")
 
 
-def _check_finite(step: int, metrics: dict[str, float], manager: ocp.CheckpointManager):
-  for name, value in metrics.items():
-    if not np.isfinite(value):
-      last = manager.latest_step()
-      kept = (f"the last good checkpoint is step {last} in {manager.directory}"
-              if last is not None else "no checkpoint was saved yet")
-      raise FloatingPointError(
-          f"non-finite {name}={value} at step {step} (mean since the last log); stopped "
-          f"without saving it: {kept}")
+def _last_good(manager: ocp.CheckpointManager) -> str:
+  last = manager.latest_step()
+  return (f"the last good checkpoint is step {last} in {manager.directory}"
+          if last is not None else "no checkpoint was saved yet")
 
 
 def _truncate_jsonl(path: epath.Path, last_step: int) -> None:
   """Drops log lines past the restored step, so a resumed run does not log steps twice.
 
-  A line cut short by a killed process is dropped too.
+  A line cut short by a killed process is dropped too. The file is replaced atomically: a
+  kill during the rewrite must not lose the lines kept.
   """
   if not path.exists():
     return
@@ -127,7 +137,7 @@ def _truncate_jsonl(path: epath.Path, last_step: int) -> None:
         kept.append(line + "\n")
     except (json.JSONDecodeError, KeyError, TypeError):
       continue
-  path.write_text("".join(kept))
+  workdir_lib.write_text_atomically(path, "".join(kept))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train_step.TrainState:
@@ -139,21 +149,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
       already holds a checkpoint.
 
   Returns:
-    The final training state.
+    The final training state; after a SIGTERM, the state of the step it saved and stopped at.
+
+  Raises:
+    UserError: a bad config, dataset or workdir (unwritable, full, trained with another model
+      or data, no restorable checkpoint); `colorize.main` prints it as one line.
+    FloatingPointError: a non-finite value with config.on_nonfinite="stop".
   """
   validation.validate_config(config, jax.device_count(), jax.process_count())
   if config.compilation_cache_dir:
     jax.config.update("jax_compilation_cache_dir",
                       os.path.expanduser(config.compilation_cache_dir))
-  workdir = epath.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  is_main = jax.process_index() == 0
-  if is_main:
-    (workdir / "config.json").write_text(config.to_json(indent=2))
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
-  hp = train_step.StepConfig.from_config(config)
+  # The data is opened before the workdir is touched: a wrong dataset fails first.
   total_steps = num_train_steps(config)
   steps_per_epoch = input_pipeline.steps_per_epoch(config)
+  eval_images = input_pipeline.eval_images(config, config.eval_examples)
+  workdir = epath.Path(workdir)
+  workdir_lib.check_writable(workdir)
+  manager = checkpointing.create_manager((workdir / "checkpoints").resolve(),
+                                         config.keep_checkpoints)
+  if manager.all_steps():
+    workdir_lib.check_resumable(workdir, config)
+  is_main = jax.process_index() == 0
+  if is_main:
+    workdir_lib.write_config(workdir, config)
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
+  hp = train_step.StepConfig.from_config(config)
 
   # One data-parallel axis over every device of every process.
   mesh = Mesh(np.asarray(jax.devices()), ("data",))
@@ -161,19 +182,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
   batch_sharding = NamedSharding(mesh, P(None, "data"))  # [K, B, H, W, 3], B split.
   init_rng, train_key = jax.random.split(jax.random.key(config.seed))
 
-  manager = ocp.CheckpointManager(
-      (workdir / "checkpoints").resolve(),
-      options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints, create=True))
   state = restore_or_init(config, manager, init_rng, replicated)
   start_step = int(state.step)
   metrics_path = workdir / "metrics.jsonl"
   if is_main:
     _truncate_jsonl(metrics_path, start_step)
 
-  train_fn = train_step.jit_train_iteration(hp)
-  train_key = jax.device_put(train_key, replicated)
+  train_fn = nonfinite.jit_guarded_iteration(hp, config.on_nonfinite)
+  # (device_put cannot place an array on other processes' devices; jit can.)
+  train_key = jax.jit(lambda: train_key, out_shardings=replicated)()
   predict = jax.jit(functools.partial(train_step.colorize, color_space=config.color_space))
-  eval_images = input_pipeline.eval_images(config, config.eval_examples)
   sample_images = eval_images[:config.num_samples]
   sample_steps = {e * steps_per_epoch: f"epoch_{e:03d}" for e in config.sample_epochs}
   batches = input_pipeline.train_batches(
@@ -184,40 +202,52 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
                start_step, total_steps, steps_per_epoch, config.batch_size, jax.device_count())
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=total_steps, writer=writer, every_steps=config.log_every_steps)
-  pending = []  # Per-step device metrics since the last flush; fetched in one transfer.
-  # Whatever ends the loop (an error included), an async save already started must finish:
-  # it is the last good checkpoint.
+  pending = []  # Per-step device metrics and flags since the last flush; one transfer.
+  preempted = False
   try:
-    for step in range(start_step + 1, total_steps + 1):  # `step` iterations done after it.
-      batch = jax.make_array_from_process_local_data(batch_sharding, next(batches))
-      state, step_metrics = train_fn(state, batch, train_key)
-      pending.append(step_metrics)
-      report_progress(step)
-      is_last = step == total_steps
-      save = step % config.checkpoint_every_steps == 0 or is_last
+    with preemption.Watch(manager) as watch:
+      for step in range(start_step + 1, total_steps + 1):  # `step` iterations done after it.
+        batch = jax.make_array_from_process_local_data(batch_sharding, next(batches))
+        state, step_metrics, finite = train_fn(state, batch, train_key)
+        pending.append((step_metrics, finite))
+        report_progress(step)
+        is_last = step == total_steps
+        # (At the last step a notice changes nothing: the run ends and saves anyway.)
+        preempted = watch.reached(step) and not is_last
+        save = step % config.checkpoint_every_steps == 0 or is_last or preempted
 
-      # Metrics are checked before every save, so nothing non-finite is ever checkpointed.
-      if step % config.log_every_steps == 0 or save:
-        window = jax.device_get(pending)
-        pending = []
-        summary = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
-        _check_finite(step, summary, manager)
-        _log(writer, metrics_path if is_main else None, step, summary)
-      if step % config.eval_every_steps == 0 or is_last:
-        _log(writer, metrics_path if is_main else None, step,
-             _evaluate(predict, state, eval_images, config.color_space))
-      if step in sample_steps or is_last:
-        grid = _sample_grid(predict, state, sample_images, config.color_space)
-        name = sample_steps.get(step, f"step_{step:07d}")
-        writer.write_images(step, {f"samples/{name}": grid[None]})
-        if is_main:
-          plots.save_png(workdir / "samples" / f"{name}.png", grid)
-      if save:
-        manager.save(step, args=ocp.args.StandardSave(state))
+        # Checked before every save, so nothing non-finite is ever checkpointed.
+        if step % config.log_every_steps == 0 or save:
+          summary = nonfinite.summarize(jax.device_get(pending), step - len(pending) + 1,
+                                        config.on_nonfinite, _last_good(manager))
+          pending = []
+          _log(writer, metrics_path if is_main else None, step, summary)
+        if preempted:  # Save and go: the scheduler's clock is running.
+          checkpointing.save(manager, step, state)
+          logging.warning("Preempted (SIGTERM) at step %d: saving it in %s; run the same "
+                          "command to resume", step, manager.directory)
+          break
+        if step % config.eval_every_steps == 0 or is_last:
+          _log(writer, metrics_path if is_main else None, step,
+               _evaluate(predict, state, eval_images, config.color_space))
+        if step in sample_steps or is_last:
+          grid = _sample_grid(predict, state, sample_images, config.color_space)
+          name = sample_steps.get(step, f"step_{step:07d}")
+          writer.write_images(step, {f"samples/{name}": grid[None]})
+          if is_main:
+            plots.save_png(workdir / "samples" / f"{name}.png", grid)
+        if save:
+          checkpointing.save(manager, step, state)
+  except BaseException:
+    # Whatever ended the loop, an async save already started must finish: it is the last
+    # good checkpoint. If writing it failed too (a full disk fails every write), that error
+    # is raised instead: it says which checkpoints are intact.
+    checkpointing.wait_until_finished(manager)
+    raise
   finally:
-    manager.wait_until_finished()
     writer.flush()
-  if is_main:
+  checkpointing.wait_until_finished(manager)
+  if is_main and not preempted:
     plots.plot_curves(str(metrics_path), str(workdir / "plots"))
   writer.close()
   return state

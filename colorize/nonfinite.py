@@ -1,0 +1,125 @@
+"""NaN/Inf guard: finiteness decided on device inside the jitted step, stop or skip on the host.
+
+`guarded_iteration` wraps `train_step.train_iteration`. Besides the step's metrics it returns
+whether each metric and each part of the new state is finite: a NaN/Inf gradient shows up in
+the parameters and Adam's moments even when every loss is finite, so the state is checked too.
+With `skip=True` a step with anything non-finite keeps the old state, all of it, on device:
+only the step counter advances, so the next step draws fresh randomness and the data order
+stays a function of (seed, step).
+
+The host reads the flags with the metrics once per log window (no extra device round trip per
+step). `summarize` then either raises, naming the first bad step and value ("stop"), or logs
+each skipped step and counts them ("skip").
+"""
+import functools
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from colorize import train_step
+
+MODES = ("stop", "skip")
+# The arrays of a TrainState that training updates (the step counter is an integer).
+STATE_PARTS = ("gen_params", "gen_batch_stats", "gen_opt_state", "critic_params",
+               "critic_opt_state", "ema_params")
+Flags = dict[str, jax.Array]
+
+
+def _all_finite(tree) -> jax.Array:
+  flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+           if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(flags)) if flags else jnp.array(True)
+
+
+def guarded_iteration(state: train_step.TrainState, images: jax.Array, key: jax.Array, *,
+                      hp: train_step.StepConfig, skip: bool
+                      ) -> tuple[train_step.TrainState, train_step.Metrics, Flags]:
+  """`train_step.train_iteration` plus finiteness flags; with `skip`, drops a bad update.
+
+  Args:
+    state: the training state.
+    images: uint8 RGB [K, B, H, W, 3] (see `train_step.train_iteration`).
+    key: the run's base key.
+    hp: loss hyperparameters.
+    skip: keep the old state (step counter + 1) when anything came out non-finite.
+
+  Returns:
+    (new state, the step's metrics, {metric or state part: True where finite}).
+  """
+  new_state, metrics = train_step.train_iteration(state, images, key, hp=hp)
+  finite = {name: jnp.isfinite(value) for name, value in metrics.items()}
+  finite.update({part: _all_finite(getattr(new_state, part)) for part in STATE_PARTS})
+  if skip:
+    ok = jnp.all(jnp.stack(list(finite.values())))
+    kept = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
+    new_state = kept.replace(step=new_state.step)
+  return new_state, metrics, finite
+
+
+def jit_guarded_iteration(hp: train_step.StepConfig, mode: str):
+  """`guarded_iteration` compiled like `train_step.jit_train_iteration` (state donated).
+
+  Args:
+    hp: loss hyperparameters.
+    mode: "stop" or "skip" (config.on_nonfinite).
+
+  Returns:
+    fn(state, images, key) -> (state, metrics, finite flags).
+  """
+  if mode not in MODES:
+    raise ValueError(f"on_nonfinite={mode!r}; expected one of {MODES}")
+  return jax.jit(functools.partial(guarded_iteration, hp=hp, skip=mode == "skip"),
+                 donate_argnums=0)
+
+
+def _problems(metrics: dict[str, np.ndarray], finite: dict[str, np.ndarray]) -> list[str]:
+  """What is non-finite in one step, metrics first: ["critic_loss=nan", "gen_params"]."""
+  bad = [f"{name}={float(value)}" for name, value in metrics.items() if not finite[name]]
+  return bad + [part for part in STATE_PARTS if not finite[part]]
+
+
+def _describe(problems: list[str], step: int) -> str:
+  """One line however many problems: the first, the step, the others in brackets."""
+  first = problems[0]
+  if first in STATE_PARTS:
+    first += " (a parameter or optimizer moment: a NaN/Inf gradient)"
+  also = f" (also non-finite: {', '.join(problems[1:])})" if problems[1:] else ""
+  return f"{first} at step {step}{also}"
+
+
+def summarize(window: list[tuple[dict, dict]], first_step: int, mode: str,
+              last_checkpoint: str) -> dict[str, float]:
+  """Checks one log window of host-side (metrics, flags) and returns the scalars to log.
+
+  Args:
+    window: per step, the metrics and finiteness flags of `guarded_iteration`, fetched.
+    first_step: the step of window[0] (steps are numbered from 1).
+    mode: "stop" or "skip".
+    last_checkpoint: where the last good checkpoint is, for the error message.
+
+  Returns:
+    The mean of each metric over the window's steps (in "skip" mode, over the steps kept,
+    plus `skipped_steps`: how many were dropped).
+
+  Raises:
+    FloatingPointError: in "stop" mode, naming the first step with a non-finite value.
+  """
+  kept = []
+  for offset, (metrics, finite) in enumerate(window):
+    problems = _problems(metrics, finite)
+    if not problems:
+      kept.append(metrics)
+      continue
+    step = first_step + offset
+    if mode == "stop":
+      raise FloatingPointError(
+          f"non-finite {_describe(problems, step)}; stopped without saving it: "
+          f"{last_checkpoint} (config.on_nonfinite='skip' drops such steps instead)")
+    logging.warning("Skipped a step (config.on_nonfinite='skip'): non-finite %s",
+                    _describe(problems, step))
+  summary = {k: float(np.mean([m[k] for m in kept])) for k in (kept[0] if kept else {})}
+  if mode == "skip":
+    summary["skipped_steps"] = len(window) - len(kept)
+  return summary
