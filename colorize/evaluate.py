@@ -1,0 +1,486 @@
+r"""Evaluates trained colorizers against ground truth and trivial baselines.
+
+    python -m colorize.evaluate --workdir=runs/cifar10
+    python -m colorize.evaluate --workdir=runs/cifar10 \
+        --compare runs/cifar10_l1 runs/cifar10_vanilla
+    python -m colorize.evaluate --workdir=runs/cifar10 --images=photos/ --size=128
+
+The images are the run's dataset's eval split (`--split` for another, `--num_images` for the
+first N), or every image file under `--images` (centre-cropped to a square and resized to
+`--size`, the run's training size by default). Each is reduced to its lightness, colorized
+by the run's latest checkpoint (`--step` for another) through `inference.Colorizer`, exactly
+as a user's photo would be, and compared with the original. Two baselines are scored on the
+same images: "gray" (ab = 0: the input itself) and "mean colour" (every pixel gets the mean
+ab of the run's training images, the best constant colour under L2).
+
+Writes, in `<workdir>/eval/<step>/` (a sub-folder `split-<name>` or `images-<folder>` when the
+images are not the run's own eval split): `metrics.json` (the run, the baselines and what
+they were computed on), `table.md` (one row per run and baseline; with `--compare`, every
+run, all on the first run's images) and `grid.png` (gray | each run | ground truth, the
+first images). Each compared run also gets its own `eval/<step>/` files.
+
+`evaluate_arrays` is the same summary for any arrays, e.g. the trainer's fixed eval subset.
+`SetMetric` is where metrics that need network weights (FID, LPIPS) plug in; none is
+computed here.
+
+Exit status: 0 done, 1 done but some image files could not be read (listed), 2 nothing
+could start (no config or checkpoint, no data). The flags are argparse's, as in
+`colorize.colorize` (absl's global flags would clash with `colorize.main`'s).
+"""
+import argparse
+import dataclasses
+import functools
+import json
+import os
+import sys
+import time
+from typing import Callable, Protocol, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from colorize import color
+from colorize import inference
+from colorize import input_pipeline
+from colorize import metrics
+from colorize import plots
+from colorize.errors import UserError
+
+DEFAULT_BATCH_SIZE = 64
+MEAN_AB_IMAGES = 5000  # Training images the "mean colour" baseline averages over.
+NUM_SAMPLES = 8  # Images (columns) in grid.png.
+# An 8-bit output equal to its 8-bit reference is scored as if off by 8-bit quantization
+# noise (MSE = (1/255)^2 / 12: 58.9 dB), not inf: CIFAR-10's test set has grayscale
+# pictures, which the gray baseline reproduces exactly, and one inf makes a mean useless.
+PSNR_CEILING_DB = float(10.0 * np.log10(12.0 * 255.0**2))
+
+# Summary metrics in table order: key -> (column heading, format). Definitions in LEGEND.
+COLUMNS = {
+    "psnr": ("PSNR dB ↑", "{:.2f}"),
+    "ssim": ("SSIM ↑", "{:.4f}"),
+    "delta_e2000": ("ΔE00 ↓", "{:.2f}"),
+    "ab_auc": ("AuC ab ↑", "{:.4f}"),
+    "lab_acc_2pct": ("acc 2% ↑", "{:.4f}"),
+    "lab_acc_5pct": ("acc 5% ↑", "{:.4f}"),
+    "l1": ("L1 ab/110 ↓", "{:.4f}"),
+    "colorfulness": ("colourful.", "{:.1f}"),
+    "colorfulness_ratio": ("colourful. ratio →1", "{:.3f}"),
+    "ab_hist_intersection": ("ab hist. ∩ ↑", "{:.3f}"),
+}
+LEGEND = """\
+Metrics (per image, then averaged over the images; outputs are 8-bit sRGB, as saved):
+PSNR and SSIM on sRGB in [0, 1] (data range 1; an exact match counts as 8-bit quantization
+noise, 58.9 dB; SSIM: 11x11 Gaussian window, sigma 1.5, per channel); ΔE00: mean CIEDE2000
+per pixel; AuC ab: area under the curve of the fraction of pixels whose ab error (L2, Lab
+units) is <= t, t in [0, 150], over 150 (Zhang et al. 2016); acc 2% / 5%: fraction of
+pixels with L, a and b all within 2% / 5% of their range (100, 220, 220; Nazeri et al.
+2018); L1 ab/110: mean |ab error| / 110 (the trainer's eval_l1); colourful.: Hasler &
+Süsstrunk's M on sRGB 0-255 (ground truth: {reference:.1f}); ratio: mean M of outputs / of
+ground truth; ab hist. ∩: intersection of the ab histograms (10x10 bins) of all output and
+all ground-truth pixels. FID and LPIPS are not computed.
+"""
+
+
+class SetMetric(Protocol):
+  """A metric over a whole evaluation set, fed batch by batch; the extension point.
+
+  A metric that needs network weights goes here: FID would run Inception-v3 on each batch of
+  outputs and references in `update`, accumulate the pool features' means and covariances,
+  and return {"fid": Frechet distance} from `result`; LPIPS would add up per-pair distances
+  of AlexNet/VGG features. Pass instances to `evaluate_arrays(extra_metrics=...)`, or add a
+  factory to `EXTRA_METRICS` so the command computes them for every run and baseline (their
+  keys become table columns). Neither is implemented: this project ships no such weights.
+  """
+
+  def update(self, outputs_BHW3: np.ndarray, references_BHW3: np.ndarray) -> None:
+    """Adds a batch: uint8 sRGB outputs and their ground truth, same shape [B, H, W, 3]."""
+
+  def result(self) -> dict[str, float]:
+    """The metric's values over every batch added so far."""
+
+
+EXTRA_METRICS: tuple[Callable[[], SetMetric], ...] = ()
+
+
+@functools.partial(jax.jit, static_argnames="with_ssim")
+def _batch_sums(outputs_BHW3, references_BHW3, valid_B, with_ssim: bool):
+  """Sums over the valid images of per-image metrics, and both ab histograms."""
+  out = outputs_BHW3.astype(jnp.float32) / 255.0
+  ref = references_BHW3.astype(jnp.float32) / 255.0
+  out_lab, ref_lab = color.rgb_to_lab(out), color.rgb_to_lab(ref)
+  per_image = {
+      "psnr": jnp.minimum(metrics.psnr(out, ref), PSNR_CEILING_DB),
+      "delta_e2000": metrics.mean_delta_e2000(out_lab, ref_lab),
+      "ab_auc": metrics.ab_auc(out_lab, ref_lab),
+      "lab_acc_2pct": metrics.lab_accuracy(out_lab, ref_lab, 0.02),
+      "lab_acc_5pct": metrics.lab_accuracy(out_lab, ref_lab, 0.05),
+      "l1": metrics.mean_absolute_error(out_lab[..., 1:], ref_lab[..., 1:]) / color.AB_SCALE,
+      "colorfulness": metrics.colorfulness(out),
+      "colorfulness_reference": metrics.colorfulness(ref),
+  }
+  if with_ssim:
+    per_image["ssim"] = metrics.ssim(out, ref)
+  # where, not a product: nothing computed on the padding can leak in (inf * 0 is NaN).
+  sums = {k: jnp.sum(jnp.where(valid_B > 0, v, 0.0)) for k, v in per_image.items()}
+  return sums, metrics.ab_histogram(out_lab, valid_B), metrics.ab_histogram(ref_lab, valid_B)
+
+
+class ColourMetrics:
+  """The pixel metrics of `colorize.metrics` over a set, fed batch by batch (a SetMetric).
+
+  Batches are cut or padded to `batch_size` images, so one compiled program serves any
+  number of images of one size. Sums and histogram counts are kept in float64 on the host.
+  SSIM is left out for images smaller than its 11x11 window.
+  """
+
+  def __init__(self, batch_size: int = DEFAULT_BATCH_SIZE):
+    self.batch_size = batch_size
+    self._count = 0
+    self._sums: dict[str, float] = {}
+    self._histograms = np.zeros((2, metrics.AB_BINS, metrics.AB_BINS))
+
+  def update(self, outputs_BHW3: np.ndarray, references_BHW3: np.ndarray) -> None:
+    """See `SetMetric.update`."""
+    outputs_BHW3, references_BHW3 = np.asarray(outputs_BHW3), np.asarray(references_BHW3)
+    if (outputs_BHW3.shape != references_BHW3.shape or outputs_BHW3.ndim != 4
+        or outputs_BHW3.shape[-1] != 3 or outputs_BHW3.dtype != np.uint8
+        or references_BHW3.dtype != np.uint8):
+      raise ValueError("expected uint8 sRGB outputs and references [B, H, W, 3] of one "
+                       f"shape, got {outputs_BHW3.dtype} {outputs_BHW3.shape} and "
+                       f"{references_BHW3.dtype} {references_BHW3.shape}")
+    with_ssim = min(outputs_BHW3.shape[1:3]) >= 2 * metrics.SSIM_RADIUS + 1
+    for start in range(0, len(outputs_BHW3), self.batch_size):
+      n = min(self.batch_size, len(outputs_BHW3) - start)
+      pad = [(0, self.batch_size - n)] + [(0, 0)] * 3
+      valid = np.arange(self.batch_size) < n
+      sums, hist_out, hist_ref = _batch_sums(
+          np.pad(outputs_BHW3[start:start + n], pad),
+          np.pad(references_BHW3[start:start + n], pad), valid.astype(np.float32), with_ssim)
+      for key, value in jax.device_get(sums).items():
+        self._sums[key] = self._sums.get(key, 0.0) + float(value)
+      self._histograms += np.stack([hist_out, hist_ref])
+      self._count += n
+
+  def result(self) -> dict[str, float]:
+    """Means over the images (see LEGEND), in `COLUMNS` order.
+
+    Returns:
+      {"psnr", "ssim" (images of at least 11x11), "delta_e2000", "ab_auc", "lab_acc_2pct",
+      "lab_acc_5pct", "l1", "colorfulness", "colorfulness_reference",
+      "colorfulness_ratio", "ab_hist_intersection"}.
+    """
+    if not self._count:
+      raise ValueError("no images were evaluated")
+    means = {key: value / self._count for key, value in self._sums.items()}
+    means["colorfulness_ratio"] = means["colorfulness"] / means["colorfulness_reference"]
+    means["ab_hist_intersection"] = float(metrics.histogram_intersection(*self._histograms))
+    ordered = [k for k in COLUMNS if k in means] + ["colorfulness_reference"]
+    return {key: means[key] for key in ordered}
+
+
+def evaluate_arrays(outputs_BHW3: np.ndarray, references_BHW3: np.ndarray, *,
+                    batch_size: int = DEFAULT_BATCH_SIZE,
+                    extra_metrics: Sequence[SetMetric] = ()) -> dict[str, float]:
+  """Every summary metric of colorized images against their ground truth.
+
+  This is what the results table reports and what the trainer logs on its eval subset.
+
+  Args:
+    outputs_BHW3: colorized images, uint8 sRGB [B, H, W, 3].
+    references_BHW3: their ground truth, uint8 sRGB, same shape.
+    batch_size: images per compiled call (memory, not results).
+    extra_metrics: further SetMetrics (e.g. FID), fed the same batches.
+
+  Returns:
+    {metric: value}: `ColourMetrics.result()`, then each extra metric's.
+  """
+  colour = ColourMetrics(batch_size)
+  for metric in (colour, *extra_metrics):
+    metric.update(outputs_BHW3, references_BHW3)
+  summary = colour.result()
+  for metric in extra_metrics:
+    summary.update(metric.result())
+  return summary
+
+
+@jax.jit
+def _with_ab(references_BHW3: jax.Array, ab_2: jax.Array) -> jax.Array:
+  """uint8 sRGB with each reference pixel's L and the given ab (out-of-gamut clipped)."""
+  lab = color.rgb_to_lab(references_BHW3.astype(jnp.float32) / 255.0)
+  lab = jnp.concatenate([lab[..., :1], jnp.broadcast_to(ab_2, lab.shape[:-1] + (2,))], -1)
+  return jnp.round(jnp.clip(color.lab_to_rgb(lab), 0.0, 1.0) * 255.0).astype(jnp.uint8)
+
+
+def baseline_outputs(references_BHW3: np.ndarray, ab: Sequence[float]) -> np.ndarray:
+  """The output of a "model" that paints every pixel one colour: the reference's L, ab fixed.
+
+  Args:
+    references_BHW3: uint8 sRGB [B, H, W, 3].
+    ab: (a, b) in Lab units: (0, 0) is the gray baseline, the training mean the mean-colour
+      one.
+
+  Returns:
+    uint8 sRGB [B, H, W, 3].
+  """
+  return np.asarray(_with_ab(references_BHW3, jnp.asarray(ab, jnp.float32)))
+
+
+@jax.jit
+def _ab_sum(images_NHW3: jax.Array) -> jax.Array:
+  return jnp.sum(color.rgb_to_lab(images_NHW3.astype(jnp.float32) / 255.0)[..., 1:],
+                 axis=(0, 1, 2))
+
+
+def training_mean_ab(config: ml_collections.ConfigDict,
+                     max_images: int = MEAN_AB_IMAGES) -> tuple[np.ndarray, int]:
+  """Mean ab over the pixels of the run's training images, as the trainer reads them.
+
+  The first `max_images` of the run's first epoch (its shuffled order: a uniform sample of
+  the training split; training augmentation, flips and crops, barely moves a mean).
+
+  Args:
+    config: the run's config.
+    max_images: the most images to average over.
+
+  Returns:
+    (ab [2] in Lab units, number of images used).
+  """
+  per_step = input_pipeline.batches_per_step(config) * config.batch_size
+  wanted = min(max_images, input_pipeline.num_train_examples(config))
+  total, seen = np.zeros(2), 0
+  for batch in input_pipeline.train_batches(config, start_step=0,
+                                            num_steps=-(-wanted // per_step)):
+    images = batch.reshape((-1,) + batch.shape[2:])[:wanted - seen]
+    total += np.asarray(_ab_sum(images), np.float64)
+    seen += len(images)
+  return total / (seen * config.image_size**2), seen
+
+
+def load_folder(folder: str, size: int, limit: int = 0) -> tuple[np.ndarray, list[str]]:
+  """Every image file under `folder` (sorted), as uint8 sRGB squares of `size`.
+
+  Each is turned upright (EXIF), converted to RGB, centre-cropped to a square and resized
+  (bilinear, antialiased when shrinking).
+
+  Args:
+    folder: searched recursively for input_pipeline.IMAGE_EXTENSIONS files.
+    size: the side of the squares.
+    limit: keep the first `limit` files that load; 0 for all.
+
+  Returns:
+    (uint8 [N, size, size, 3], "path: reason" for each file that could not be read).
+
+  Raises:
+    UserError: no image file under `folder`, or none could be read.
+  """
+  files = sorted(os.path.join(root, name) for root, _, names in os.walk(folder)
+                 for name in names if name.lower().endswith(input_pipeline.IMAGE_EXTENSIONS))
+  images, failed = [], []
+  for path in files:
+    if limit and len(images) == limit:
+      break
+    try:
+      with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        images.append(np.asarray(ImageOps.fit(image, (size, size),
+                                              Image.Resampling.BILINEAR)))
+    # Pillow's plugins raise many types for broken files (OSError, SyntaxError, ...).
+    except Exception as e:  # pylint: disable=broad-exception-caught
+      failed.append(f"{path}: cannot read ({type(e).__name__}: {e})")
+  if not images:
+    raise UserError(f"{folder}: no readable image files "
+                    f"({', '.join(input_pipeline.IMAGE_EXTENSIONS)}) under it")
+  return np.stack(images), failed
+
+
+def comparison_grid(rows: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
+  """Labelled rows of images, e.g. gray | each run | ground truth.
+
+  Args:
+    rows: (label, uint8 [N, H, W, 3]) per row, all of one shape.
+
+  Returns:
+    uint8 [rows * (H * scale + 2) + 2, label width + N * (W * scale + 2) + 2, 3], the images
+    upscaled (nearest) by scale = max(1, 128 // H), so 32x32 images show at 128x128.
+  """
+  n, h, w, _ = rows[0][1].shape
+  scale = max(1, 128 // h)
+  font = ImageFont.load_default()
+  measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+  label_w = max(measure.textbbox((0, 0), label, font=font)[2] for label, _ in rows) + 8
+  cell_h, cell_w = h * scale + 2, w * scale + 2
+  canvas = Image.new("RGB", (label_w + n * cell_w + 2, len(rows) * cell_h + 2), "white")
+  draw = ImageDraw.Draw(canvas)
+  for i, (label, images) in enumerate(rows):
+    y = 2 + i * cell_h
+    draw.text((4, y + h * scale // 2), label, fill="black", font=font, anchor="lm")
+    for j, image in enumerate(images):
+      big = Image.fromarray(image).resize((w * scale, h * scale), Image.Resampling.NEAREST)
+      canvas.paste(big, (label_w + 2 + j * cell_w, y))
+  return np.asarray(canvas)
+
+
+@dataclasses.dataclass
+class Row:
+  """One line of the results table: a run or a baseline."""
+  name: str
+  loss: str
+  step: str
+  metrics: dict[str, float]
+
+
+def markdown_table(rows: Sequence[Row], source: str) -> str:
+  """The results table in markdown, with what it was computed on and the metric legend."""
+  extra = [k for k in rows[0].metrics if k not in COLUMNS and k != "colorfulness_reference"]
+  keys = [k for k in COLUMNS if k in rows[0].metrics] + extra
+  heads = ["run", "loss", "step"] + [COLUMNS.get(k, (k,))[0] for k in keys]
+  lines = [f"Evaluated on {source}.", "", "| " + " | ".join(heads) + " |",
+           "| --- | --- | ---: |" + " ---: |" * len(keys)]
+  for row in rows:
+    cells = [COLUMNS.get(k, (k, "{:.4g}"))[1].format(row.metrics[k]) for k in keys]
+    lines.append("| " + " | ".join([row.name, row.loss, row.step] + cells) + " |")
+  legend = LEGEND.format(reference=rows[0].metrics["colorfulness_reference"])
+  return "\n".join(lines) + "\n\n" + legend
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(
+      prog="python -m colorize.evaluate",
+      description="Evaluates trained colorizers against ground truth and baselines.",
+      epilog="Exit status: 0 done, 1 some image files unreadable, 2 nothing could start.")
+  p.add_argument("--workdir", required=True, help="Training workdir to evaluate.")
+  p.add_argument("--compare", nargs="+", default=[], metavar="WORKDIR",
+                 help="More workdirs, evaluated on the same images (their latest step).")
+  p.add_argument("--step", type=int, help="Checkpoint of --workdir (default: the latest).")
+  p.add_argument("--split", help="Dataset split (default: the run's eval_split).")
+  p.add_argument("--images", help="Evaluate on the image files under this folder instead.")
+  p.add_argument("--num_images", type=int, default=0, help="The first N images; 0 for all.")
+  p.add_argument("--size", type=int, help="Side of the --images squares (default: the "
+                 "run's image_size).")
+  p.add_argument("--data_dir", help="Override the run's tfds data_dir (a relative one is "
+                 "relative to the current directory, as in training).")
+  p.add_argument("--batch_size", type=int, default=DEFAULT_BATCH_SIZE,
+                 help="Images per model and metric call.")
+  args = p.parse_args(argv)
+  if args.num_images < 0 or args.batch_size < 1 or (args.size is not None and args.size < 1):
+    p.error("--num_images must be >= 0, --batch_size and --size positive")
+  if args.images and args.split:
+    p.error("--split and --images exclude each other")
+  return args
+
+
+def _references(config: ml_collections.ConfigDict, args: argparse.Namespace
+                ) -> tuple[np.ndarray, str, str, list[str]]:
+  """The images to evaluate on.
+
+  Returns:
+    (uint8 [N, S, S, 3], what they are, the sub-folder of eval/<step>/ for their results:
+    "" for the run's own eval split, and "path: reason" for each unreadable file).
+  """
+  if args.images:
+    size = args.size or config.image_size
+    images, failed = load_folder(args.images, size, args.num_images)
+    name = os.path.basename(os.path.normpath(args.images))
+    return (images, f"{len(images)} images under {args.images} ({size}x{size})",
+            f"images-{name}", failed)
+  if args.split and config.dataset.startswith("folder:"):
+    raise UserError(f"--split does not apply to {config.dataset} (every 10th file is its "
+                    "eval split); use --images for other files")
+  sub_folder = "" if args.split in (None, config.eval_split) else f"split-{args.split}"
+  config.eval_split = args.split or config.eval_split
+  images = input_pipeline.eval_images(config, args.num_images or sys.maxsize)
+  data_dir = f", data_dir={config.data_dir}" if config.data_dir else ""
+  source = (f"the first {len(images)} images of {config.dataset}'s {config.eval_split!r} "
+            f"split{data_dir}")
+  return images, source, sub_folder, []
+
+
+def run(argv: list[str] | None = None) -> int:
+  """The command line; returns the exit status (see the module docstring).
+
+  Args:
+    argv: the arguments without the program name; sys.argv[1:] when None.
+
+  Returns:
+    0, 1 (some image files could not be read) or 2 (nothing could start).
+  """
+  args = _parse_args(argv)
+  started = time.perf_counter()
+  workdirs = [args.workdir] + args.compare
+  try:
+    config = inference.read_config(args.workdir)
+    cache = config.get("compilation_cache_dir")
+    if cache:  # The run's persistent cache: the model compiles once across commands.
+      jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache))
+    if args.data_dir is not None:
+      config.data_dir = args.data_dir
+    references, source, sub_folder, failed = _references(config, args)
+    mean_ab, mean_images = training_mean_ab(config)
+    generators = [inference.restore_generator(w, args.step if i == 0 else None)
+                  for i, w in enumerate(workdirs)]
+    losses = [inference.read_config(w).get("loss", "?") for w in workdirs]
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  for line in failed:
+    print(line, file=sys.stderr)
+
+  def summary(outputs):
+    return evaluate_arrays(outputs, references, batch_size=args.batch_size,
+                           extra_metrics=[factory() for factory in EXTRA_METRICS])
+
+  gray = baseline_outputs(references, (0.0, 0.0))
+  baselines = {"gray": summary(gray),
+               "mean colour": summary(baseline_outputs(references, mean_ab))}
+  rows, grid_rows = [], [("grayscale", gray[:NUM_SAMPLES])]
+  for workdir, generator, loss in zip(workdirs, generators, losses):
+    run_started = time.perf_counter()
+    colorizer = inference.Colorizer(generator, batch_size=args.batch_size)
+    outputs = np.stack(colorizer.colorize_batch(list(references)))
+    row = Row(workdir, loss, str(generator.step), summary(outputs))
+    own = [row] + _baseline_rows(baselines, mean_ab)
+    record = {"workdir": workdir, "step": generator.step, "loss": loss, "source": source,
+              "num_images": len(references),
+              "seconds": round(time.perf_counter() - run_started, 2),  # Colorize + score.
+              "metrics": row.metrics, "baselines": baselines,
+              "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images}
+    out_dir = os.path.join(workdir, "eval", str(generator.step), sub_folder)
+    _write(out_dir, record, own, source, [grid_rows[0], (workdir, outputs[:NUM_SAMPLES]),
+                                          ("ground truth", references[:NUM_SAMPLES])])
+    rows.append(row)
+    grid_rows.append((os.path.basename(os.path.normpath(workdir)), outputs[:NUM_SAMPLES]))
+  rows += _baseline_rows(baselines, mean_ab)
+  grid_rows.append(("ground truth", references[:NUM_SAMPLES]))
+  main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
+  table = markdown_table(rows, source)
+  if args.compare:  # The first run's folder holds the side-by-side table and grid.
+    _write(main_dir, None, rows, source, grid_rows)
+  print(table)
+  print(f"wrote {os.path.join(main_dir, '')} (metrics.json, table.md, grid.png) in "
+        f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+  return 1 if failed else 0
+
+
+def _baseline_rows(baselines: dict[str, dict[str, float]], mean_ab: np.ndarray) -> list[Row]:
+  return [Row("gray (ab = 0)", "-", "-", baselines["gray"]),
+          Row(f"mean colour (ab = {mean_ab[0]:.1f}, {mean_ab[1]:.1f})", "-", "-",
+              baselines["mean colour"])]
+
+
+def _write(out_dir: str, record: dict | None, rows: Sequence[Row], source: str,
+           grid_rows: Sequence[tuple[str, np.ndarray]]) -> None:
+  """Writes table.md and grid.png, and metrics.json when `record` is given."""
+  os.makedirs(out_dir, exist_ok=True)
+  if record is not None:
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+      json.dump(record, f, indent=2)
+  with open(os.path.join(out_dir, "table.md"), "w") as f:
+    f.write(markdown_table(rows, source))
+  plots.save_png(os.path.join(out_dir, "grid.png"), comparison_grid(grid_rows))
+
+
+if __name__ == "__main__":
+  sys.exit(run())

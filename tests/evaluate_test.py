@@ -1,0 +1,175 @@
+"""colorize.evaluate: the summary metrics, the baselines and the command on a tiny run."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+import skimage.color
+
+from colorize import color
+from colorize import evaluate
+from colorize import input_pipeline
+from colorize import metrics
+from colorize import train
+from configs import test as test_config
+
+
+def _images(n=10, size=16, seed=0):
+  return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), np.uint8)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """Two tiny trained workdirs: "a", and "b", a copy of it labelled as the L1 ablation."""
+  root = tmp_path_factory.mktemp("runs")
+  config = test_config.get_config()
+  config.num_train_steps = 2
+  train.train_and_evaluate(config, str(root / "a"))
+  shutil.copytree(root / "a", root / "b")
+  saved = json.loads((root / "b" / "config.json").read_text())
+  (root / "b" / "config.json").write_text(json.dumps({**saved, "loss": "l1"}))
+  return root
+
+
+def test_perfect_outputs():
+  refs = _images()
+  got = evaluate.evaluate_arrays(refs, refs)
+  assert got["psnr"] == pytest.approx(evaluate.PSNR_CEILING_DB)  # Not inf: see the constant.
+  for key in ("ssim", "ab_auc", "lab_acc_2pct", "lab_acc_5pct", "colorfulness_ratio",
+              "ab_hist_intersection"):
+    assert got[key] == pytest.approx(1.0, abs=1e-5), key
+  assert got["delta_e2000"] == pytest.approx(0.0, abs=1e-4)
+  assert got["l1"] == 0.0
+
+
+def test_summary_is_the_mean_of_the_per_image_metrics_whatever_the_batching():
+  refs, outs = _images(seed=1), _images(seed=2)
+  got = evaluate.evaluate_arrays(outs, refs, batch_size=3)  # 3 + 3 + 3 + 1 padded.
+  assert got == pytest.approx(evaluate.evaluate_arrays(outs, refs, batch_size=64), rel=1e-5)
+  lab_o, lab_r = skimage.color.rgb2lab(outs), skimage.color.rgb2lab(refs)
+  assert got["delta_e2000"] == pytest.approx(
+      skimage.color.deltaE_ciede2000(lab_o, lab_r).mean(), rel=1e-4)
+  assert got["ssim"] == pytest.approx(float(np.mean(metrics.ssim(outs, refs, 255.0))), rel=1e-5)
+  assert got["l1"] == pytest.approx(np.abs(lab_o - lab_r)[..., 1:].mean() / 110, rel=1e-4)
+  assert got["colorfulness_ratio"] == pytest.approx(
+      float(np.mean(metrics.colorfulness(outs, 255.0)) /
+            np.mean(metrics.colorfulness(refs, 255.0))), rel=1e-5)
+  hist = [metrics.ab_histogram(color.rgb_to_lab(x / 255.0)) for x in (outs, refs)]
+  assert got["ab_hist_intersection"] == pytest.approx(
+      float(metrics.histogram_intersection(*hist)), rel=1e-5)
+
+
+def test_images_smaller_than_the_ssim_window_have_no_ssim():
+  refs = _images(size=8)
+  assert "ssim" not in evaluate.evaluate_arrays(refs, refs)
+
+
+def test_rejects_float_or_mismatched_arrays():
+  with pytest.raises(ValueError, match="uint8"):
+    evaluate.evaluate_arrays(_images() / 255.0, _images() / 255.0)
+  with pytest.raises(ValueError, match="shape"):
+    evaluate.evaluate_arrays(_images(size=16), _images(size=12))
+
+
+def test_extra_set_metrics_are_fed_every_image():
+  class Count:
+    def __init__(self):
+      self.n = 0
+
+    def update(self, outputs, references):
+      self.n += len(outputs)
+
+    def result(self):
+      return {"count": float(self.n)}
+
+  refs = _images()
+  assert evaluate.evaluate_arrays(refs, refs, batch_size=4, extra_metrics=[Count()])[
+      "count"] == 10
+
+
+@pytest.mark.parametrize("ab", [(0.0, 0.0), (20.0, -30.0)])
+def test_baseline_outputs_keep_the_lightness_and_set_the_colour(ab):
+  refs = np.full((2, 4, 4, 3), 128, np.uint8)
+  refs[1] = [150, 100, 60]
+  lab_in = skimage.color.rgb2lab(refs)
+  lab_out = skimage.color.rgb2lab(evaluate.baseline_outputs(refs, ab))
+  # Up to 8-bit rounding of the output (these colours are inside the sRGB gamut).
+  np.testing.assert_allclose(lab_out[..., 0], lab_in[..., 0], atol=0.5)
+  np.testing.assert_allclose(lab_out[..., 1:], np.broadcast_to(ab, lab_out[..., 1:].shape),
+                             atol=1.0)
+
+
+def test_training_mean_ab_over_the_first_images():
+  config = test_config.get_config()  # batch 8: 20 images are 2 batches and half a third.
+  ab, n = evaluate.training_mean_ab(config, max_images=20)
+  assert n == 20
+  batches = input_pipeline.train_batches(config, start_step=0, num_steps=3)
+  images = np.concatenate([b.reshape((-1,) + b.shape[2:]) for b in batches])[:20]
+  want = skimage.color.rgb2lab(images)[..., 1:].mean(axis=(0, 1, 2))
+  np.testing.assert_allclose(ab, want, atol=1e-3)
+
+
+def _table_rows(path):
+  return [l for l in path.read_text().splitlines() if l.startswith("| ") and "---" not in l]
+
+
+def test_command_compares_runs_against_the_baselines(runs, capsys):
+  status = evaluate.run([f"--workdir={runs / 'a'}", "--compare", str(runs / "b"),
+                         "--num_images=12"])
+  assert status == 0
+  main = runs / "a" / "eval" / "2"
+  record = json.loads((main / "metrics.json").read_text())
+  assert record["step"] == 2 and record["num_images"] == 12 and record["loss"] == "wgan_gp"
+  assert set(record["baselines"]) == {"gray", "mean colour"}
+  assert record["mean_ab_images"] == 4096  # Fewer than MEAN_AB_IMAGES: the whole split.
+  assert 0 < record["metrics"]["ab_auc"] <= 1 and "ssim" not in record["metrics"]  # 8x8.
+  # The first run's table has every run and both baselines; the other run's, itself.
+  rows = _table_rows(main / "table.md")
+  assert [r.split(" | ")[0][2:] for r in rows[1:]] == [
+      str(runs / "a"), str(runs / "b"), "gray (ab = 0)", rows[4].split(" | ")[0][2:]]
+  assert rows[4].startswith("| mean colour (ab = ")
+  assert " | l1 | 2 | " in rows[2]
+  assert len(_table_rows(runs / "b" / "eval" / "2" / "table.md")) == 4
+  assert json.loads((runs / "b" / "eval" / "2" / "metrics.json").read_text())["loss"] == "l1"
+  # gray | a | b | ground truth, 8 images of 8x8 shown 16x.
+  grid = Image.open(main / "grid.png")
+  assert grid.height == 4 * (8 * 16 + 2) + 2
+  assert Image.open(runs / "b" / "eval" / "2" / "grid.png").height == 3 * (8 * 16 + 2) + 2
+  assert "| gray (ab = 0) |" in capsys.readouterr().out
+
+
+def test_command_on_a_folder_reports_unreadable_files(runs, tmp_path, capsys):
+  folder = tmp_path / "photos"
+  (folder / "sub").mkdir(parents=True)
+  for i, size in enumerate([(40, 30), (20, 50), (16, 16)]):
+    Image.fromarray(_images(1, seed=i)[0]).resize(size).save(folder / "sub" / f"{i}.png")
+  (folder / "broken.jpg").write_bytes(b"not an image")
+  status = evaluate.run([f"--workdir={runs / 'a'}", f"--images={folder}", "--size=12"])
+  assert status == 1
+  assert "broken.jpg: cannot read" in capsys.readouterr().err
+  out = runs / "a" / "eval" / "2" / "images-photos"
+  record = json.loads((out / "metrics.json").read_text())
+  assert record["num_images"] == 3 and "12x12" in record["source"]
+  assert "ssim" in record["metrics"]  # 12x12 holds the 11x11 window.
+
+
+def test_command_on_another_split(runs):
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--split=train", "--num_images=8"]) == 0
+  record = json.loads((runs / "a" / "eval" / "2" / "split-train" / "metrics.json").read_text())
+  assert "'train' split" in record["source"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--step=7"], "no checkpoint at step 7"),
+    (["--split=nope"], "nope"),
+])
+def test_command_errors_are_one_line(runs, capsys, args, message):
+  assert evaluate.run([f"--workdir={runs / 'a'}"] + args) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1].startswith("error: ") and message in err[-1]
+
+
+def test_command_without_a_workdir(tmp_path, capsys):
+  assert evaluate.run([f"--workdir={tmp_path}"]) == 2
+  assert "no config.json" in capsys.readouterr().err
