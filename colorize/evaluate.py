@@ -448,10 +448,11 @@ def run(argv: list[str] | None = None) -> int:
               "metrics": row.metrics, "baselines": baselines,
               "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images}
     out_dir = os.path.join(workdir, "eval", str(generator.step), sub_folder)
-    _write(out_dir, record, own, source, [grid_rows[0], (workdir, outputs[:NUM_SAMPLES]),
+    _write(out_dir, record, own, source, [grid_rows[0], ("output", outputs[:NUM_SAMPLES]),
                                           ("ground truth", references[:NUM_SAMPLES])])
     rows.append(row)
-    grid_rows.append((os.path.basename(os.path.normpath(workdir)), outputs[:NUM_SAMPLES]))
+    grid_rows.append((f"{os.path.basename(os.path.normpath(workdir))} ({loss})",
+                      outputs[:NUM_SAMPLES]))
   rows += _baseline_rows(baselines, mean_ab)
   grid_rows.append(("ground truth", references[:NUM_SAMPLES]))
   main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
