@@ -219,7 +219,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
         # Checked before every save, so nothing non-finite is ever checkpointed.
         if step % config.log_every_steps == 0 or save:
           summary = nonfinite.summarize(jax.device_get(pending), step - len(pending) + 1,
-                                        config.on_nonfinite, _last_good(manager))
+                                        config.on_nonfinite, state, _last_good(manager))
           pending = []
           _log(writer, metrics_path if is_main else None, step, summary)
         if preempted:  # Save and go: the scheduler's clock is running.
