@@ -19,10 +19,9 @@ import orbax.checkpoint as ocp
 
 
 class Watch:
-  """Context manager: while active, `reached(step)` says whether to save and stop at `step`."""
+  """Context manager: while active, `reached(step, manager)` says whether to save and stop."""
 
-  def __init__(self, manager: ocp.CheckpointManager):
-    self._manager = manager
+  def __init__(self):
     self._sigterm = False
     self._previous = None  # The SIGTERM handler to put back on exit; None if not installed.
 
@@ -46,7 +45,12 @@ class Watch:
     del signum, frame  # Only sets a flag: the handler may run in the middle of anything.
     self._sigterm = True
 
-  def reached(self, step: int) -> bool:
+  @property
+  def sigterm_received(self) -> bool:
+    """Whether this process got SIGTERM (always False when `jax.distributed` handles it)."""
+    return self._sigterm
+
+  def reached(self, step: int, manager: ocp.CheckpointManager) -> bool:
     """Whether to save `step` and stop. Call it after every step, on every process.
 
     The multi-host protocol needs every step: it picks a future step and answers True only
@@ -54,8 +58,9 @@ class Watch:
 
     Args:
       step: the step just completed.
+      manager: the run's checkpoint manager (its `reached_preemption` is the multi-host sync).
 
     Returns:
       True once a preemption notice arrived (here, or on any host when distributed).
     """
-    return self._sigterm or self._manager.reached_preemption(step)
+    return self._sigterm or manager.reached_preemption(step)

@@ -156,6 +156,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
       or data, no restorable checkpoint); `colorize.main` prints it as one line.
     FloatingPointError: a non-finite value with config.on_nonfinite="stop".
   """
+  # SIGTERM is caught from the start: one that arrives during start-up (data preparation,
+  # compilation) ends the run as soon as start-up is done, without training a step.
+  with preemption.Watch() as watch:
+    return _train_and_evaluate(config, epath.Path(workdir), watch)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
+                        watch: preemption.Watch) -> train_step.TrainState:
+  """The body of `train_and_evaluate`, with SIGTERM watched by `watch`."""
   validation.validate_config(config, jax.device_count(), jax.process_count())
   if config.compilation_cache_dir:
     jax.config.update("jax_compilation_cache_dir",
@@ -164,7 +173,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
   total_steps = num_train_steps(config)
   steps_per_epoch = input_pipeline.steps_per_epoch(config)
   eval_images = input_pipeline.eval_images(config, config.eval_examples)
-  workdir = epath.Path(workdir)
   workdir_lib.check_writable(workdir)
   manager = checkpointing.create_manager((workdir / "checkpoints").resolve(),
                                          config.keep_checkpoints)
@@ -202,42 +210,46 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
                start_step, total_steps, steps_per_epoch, config.batch_size, jax.device_count())
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=total_steps, writer=writer, every_steps=config.log_every_steps)
+  if watch.sigterm_received:  # Nothing was trained since the checkpoint: nothing to save.
+    logging.warning("SIGTERM during start-up: stopping at step %d; run the same command to "
+                    "resume", start_step)
+    writer.close()
+    return state
   pending = []  # Per-step device metrics and flags since the last flush; one transfer.
   preempted = False
   try:
-    with preemption.Watch(manager) as watch:
-      for step in range(start_step + 1, total_steps + 1):  # `step` iterations done after it.
-        batch = jax.make_array_from_process_local_data(batch_sharding, next(batches))
-        state, step_metrics, finite = train_fn(state, batch, train_key)
-        pending.append((step_metrics, finite))
-        report_progress(step)
-        is_last = step == total_steps
-        # (At the last step a notice changes nothing: the run ends and saves anyway.)
-        preempted = watch.reached(step) and not is_last
-        save = step % config.checkpoint_every_steps == 0 or is_last or preempted
+    for step in range(start_step + 1, total_steps + 1):  # `step` iterations done after it.
+      batch = jax.make_array_from_process_local_data(batch_sharding, next(batches))
+      state, step_metrics, finite = train_fn(state, batch, train_key)
+      pending.append((step_metrics, finite))
+      report_progress(step)
+      is_last = step == total_steps
+      # (At the last step a notice changes nothing: the run ends and saves anyway.)
+      preempted = watch.reached(step, manager) and not is_last
+      save = step % config.checkpoint_every_steps == 0 or is_last or preempted
 
-        # Checked before every save, so nothing non-finite is ever checkpointed.
-        if step % config.log_every_steps == 0 or save:
-          summary = nonfinite.summarize(jax.device_get(pending), step - len(pending) + 1,
-                                        config.on_nonfinite, state, _last_good(manager))
-          pending = []
-          _log(writer, metrics_path if is_main else None, step, summary)
-        if preempted:  # Save and go: the scheduler's clock is running.
-          checkpointing.save(manager, step, state)
-          logging.warning("Preempted (SIGTERM) at step %d: saving it in %s; run the same "
-                          "command to resume", step, manager.directory)
-          break
-        if step % config.eval_every_steps == 0 or is_last:
-          _log(writer, metrics_path if is_main else None, step,
-               _evaluate(predict, state, eval_images, config.color_space))
-        if step in sample_steps or is_last:
-          grid = _sample_grid(predict, state, sample_images, config.color_space)
-          name = sample_steps.get(step, f"step_{step:07d}")
-          writer.write_images(step, {f"samples/{name}": grid[None]})
-          if is_main:
-            plots.save_png(workdir / "samples" / f"{name}.png", grid)
-        if save:
-          checkpointing.save(manager, step, state)
+      # Checked before every save, so nothing non-finite is ever checkpointed.
+      if step % config.log_every_steps == 0 or save:
+        summary = nonfinite.summarize(jax.device_get(pending), step - len(pending) + 1,
+                                      config.on_nonfinite, state, _last_good(manager))
+        pending = []
+        _log(writer, metrics_path if is_main else None, step, summary)
+      if preempted:  # Save and go: the scheduler's clock is running.
+        checkpointing.save(manager, step, state)
+        logging.warning("Preempted (SIGTERM) at step %d: saving it in %s; run the same "
+                        "command to resume", step, manager.directory)
+        break
+      if step % config.eval_every_steps == 0 or is_last:
+        _log(writer, metrics_path if is_main else None, step,
+             _evaluate(predict, state, eval_images, config.color_space))
+      if step in sample_steps or is_last:
+        grid = _sample_grid(predict, state, sample_images, config.color_space)
+        name = sample_steps.get(step, f"step_{step:07d}")
+        writer.write_images(step, {f"samples/{name}": grid[None]})
+        if is_main:
+          plots.save_png(workdir / "samples" / f"{name}.png", grid)
+      if save:
+        checkpointing.save(manager, step, state)
   except BaseException:
     # Whatever ended the loop, an async save already started must finish: it is the last
     # good checkpoint. If writing it failed too (a full disk fails every write), that error

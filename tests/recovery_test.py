@@ -1,9 +1,11 @@
 """In-process reliability tests: NaN/Inf steps, damaged checkpoints, a changed config, an
-unwritable workdir. (Killed and preempted processes: tests/reliability_test.py.)"""
+unwritable workdir, SIGTERM during start-up. (Killed and preempted processes:
+tests/reliability_test.py.)"""
 import functools
 import json
 import os
 import shutil
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +13,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from colorize import input_pipeline
+from colorize import preemption
 from colorize import train
 from colorize import train_step
 from colorize import workdir as workdir_lib
@@ -215,3 +219,25 @@ def test_a_disk_too_small_for_one_checkpoint_is_refused_at_start_up(tmp_path, mo
                                       r"0.1 MB"):
     train.train_and_evaluate(_config(), str(tmp_path))
   assert not _steps(tmp_path)
+
+
+def test_sigterm_handler_is_installed_only_while_training():
+  before = signal.getsignal(signal.SIGTERM)
+  with preemption.Watch() as watch:
+    os.kill(os.getpid(), signal.SIGTERM)  # Handled between two bytecodes: no sleep needed.
+    assert watch.sigterm_received
+  assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_during_start_up_stops_before_training(tmp_path, monkeypatch, caplog):
+  train.train_and_evaluate(_config(num_train_steps=2), str(tmp_path))
+  real = input_pipeline.train_batches
+
+  def batches_then_sigterm(*args, **kwargs):  # As if the notice came while compiling.
+    os.kill(os.getpid(), signal.SIGTERM)
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(input_pipeline, "train_batches", batches_then_sigterm)
+  state = train.train_and_evaluate(_config(num_train_steps=4), str(tmp_path))
+  assert int(state.step) == 2 and _steps(tmp_path) == [2]
+  assert "SIGTERM during start-up: stopping at step 2" in caplog.text
