@@ -1,6 +1,9 @@
 r"""Trains a colorizer: `python -m colorize.main --config=configs/cifar10.py --workdir=runs/x`.
 
 Any config key can be overridden: `--config.batch_size=64 --config.model.norm=instance`.
+On a TPU pod slice or under SLURM, run the same command in every process: JAX's distributed
+runtime is started from what the environment says (`colorize.distributed`); elsewhere, give
+each process `--coordinator_address=host:port --num_processes=N --process_id=I`.
 Mistakes a user can fix (bad config values, missing data, an unwritable workdir) end with one
 line, not a traceback. Run the same command again to resume; after SIGTERM the run saves a
 checkpoint and exits with status 0.
@@ -16,6 +19,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from colorize import distributed
 from colorize import train
 from colorize.errors import UserError
 
@@ -24,6 +28,13 @@ config_flags.DEFINE_config_file(
     "config", None, "Training config file, e.g. configs/cifar10.py[:variant].",
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, samples and plots.")
+flags.DEFINE_string(
+    "coordinator_address", None,
+    "host:port of process 0, for a multi-process run outside a TPU pod slice or SLURM (those "
+    "are detected); every process gives the same address.")
+flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run.", lower_bound=1)
+flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes).",
+                     lower_bound=0)
 flags.mark_flags_as_required(["config", "workdir"])
 
 # Errors that mean "the disk is full or will not take writes", not a bug.
@@ -60,9 +71,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   logging.get_absl_handler().addFilter(_not_orbax_info)
-  logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
-               jax.devices())
   try:
+    # Before anything touches a device: the devices of a multi-process job are all processes'.
+    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
+                 jax.devices())
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (UserError, FloatingPointError) as e:
     _quiet_background_threads()
