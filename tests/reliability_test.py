@@ -7,7 +7,7 @@ uninterrupted run of the same length (CPU, the XLA flags of tests/conftest.py).
 Kill timing is made deterministic with a test-only hook in the launcher (`_LAUNCHER`): Orbax's
 commit of a checkpoint (the rename of `<step>.orbax-checkpoint-tmp` to `<step>`) is delayed,
 either for one step ("hang the commit of step 3": a kill then always lands mid-save) or for
-every step (a slow disk: each step then takes >= the delay, so "kill after step 8 was logged"
+every step (a slow disk: each step then takes >= the delay, so "kill after step 6 was logged"
 always lands mid-run).
 """
 import json
@@ -152,9 +152,10 @@ def test_sigkill_mid_save_and_mid_run_then_rerun_equals_uninterrupted(tmp_path, 
   assert (ckpts / "3.orbax-checkpoint-tmp").exists() and _complete_steps(workdir) == [1, 2]
 
   # 2. Rerun: the half-written step 3 is never restored (it is removed); SIGKILL again at
-  # some point after step 8, with every commit slowed so the run is still going.
-  proc = _start(workdir, tmp_path / "2.log", slow_step="*", delay=0.2)
-  _wait_until(lambda: _last_logged_step(workdir) >= 8, proc, tmp_path / "2.log")
+  # some point after step 6, with every commit slowed so the run is still going (10 more
+  # steps take >= 3 s).
+  proc = _start(workdir, tmp_path / "2.log", slow_step="*", delay=0.3)
+  _wait_until(lambda: _last_logged_step(workdir) >= 6, proc, tmp_path / "2.log")
   proc.kill()
   proc.wait()
   log = (tmp_path / "2.log").read_text()
