@@ -15,7 +15,6 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import time
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import process_helpers
 import pytest
 
 from colorize import train
@@ -36,9 +36,9 @@ _FLAGS = ("--config=configs/test.py", f"--config.num_train_steps={STEPS}",
           "--config.eval_every_steps=1000")
 _TIMEOUT = 180  # Seconds; generous, the machine is shared. A run here takes ~10 s.
 
-# `python -c _LAUNCHER <flags>` runs colorize.main, after two test-only steps driven by the
+# `python -c _LAUNCHER <flags>` runs colorize.main, after a test-only patch driven by the
 # environment: SLOW_SAVE_STEP/SECONDS delay Orbax's commit (rename) of that step's checkpoint
-# ("*": every step's); PROCESS_ID/NUM_PROCESSES/COORDINATOR start jax.distributed on CPU.
+# ("*": every step's).
 _LAUNCHER = r'''
 import asyncio, os, sys
 from absl import app
@@ -56,11 +56,6 @@ if slow_step:
     return await finalize(self, *args, **kwargs)
 
   atomicity.AtomicRenameTemporaryPath.finalize = slow_finalize
-if "PROCESS_ID" in os.environ:
-  import jax
-  jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  jax.distributed.initialize(os.environ["COORDINATOR"], int(os.environ["NUM_PROCESSES"]),
-                             int(os.environ["PROCESS_ID"]))
 from colorize import main
 app.run(main.main, argv=["colorize.main", *sys.argv[1:]], flags_parser=main._parse_flags)
 '''
@@ -73,9 +68,9 @@ def _config():
   return config
 
 
-def _start(workdir, log_path, *, slow_step=None, delay=0.0, env=None, flags=()):
+def _start(workdir, log_path, *, slow_step=None, delay=0.0, flags=()):
   """Starts a training process; its stdout and stderr go to `log_path`."""
-  env = {**os.environ, **(env or {})}
+  env = dict(os.environ)
   if slow_step is not None:
     env.update(SLOW_SAVE_STEP=str(slow_step), SLOW_SAVE_SECONDS=str(delay))
   with open(log_path, "w") as log:
@@ -191,20 +186,15 @@ def test_sigterm_saves_the_current_step_exits_0_and_resumes_there(tmp_path, refe
   _assert_same_run(workdir, reference)
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
-
-
 def test_sigterm_on_one_host_stops_all_hosts_at_the_same_step(tmp_path):
   # Two processes (jax.distributed on CPU, batch split between them): SIGTERM reaches only
   # process 1; JAX's preemption sync tells process 0, and both save the same step.
   workdir = tmp_path / "run"
-  env = {"NUM_PROCESSES": "2", "COORDINATOR": f"localhost:{_free_port()}"}
+  address = f"127.0.0.1:{process_helpers.free_port()}"
   logs = [tmp_path / f"process_{i}.log" for i in range(2)]
   procs = [_start(workdir, logs[i], slow_step="*", delay=0.2,
-                  env={**env, "PROCESS_ID": str(i)}, flags=("--config.num_train_steps=60",))
+                  flags=("--config.num_train_steps=60", f"--coordinator_address={address}",
+                         "--num_processes=2", f"--process_id={i}"))
            for i in range(2)]
   _wait_until(lambda: _last_logged_step(workdir) >= 3, procs[0], logs[0])
   procs[1].send_signal(signal.SIGTERM)
