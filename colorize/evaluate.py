@@ -143,7 +143,11 @@ class ColourMetrics:
     self._histograms = np.zeros((2, metrics.AB_BINS, metrics.AB_BINS))
 
   def update(self, outputs_BHW3: np.ndarray, references_BHW3: np.ndarray) -> None:
-    """See `SetMetric.update`."""
+    """See `SetMetric.update`.
+
+    Raises:
+      ValueError: the batches are not uint8 [B, H, W, 3] of one shape.
+    """
     outputs_BHW3, references_BHW3 = np.asarray(outputs_BHW3), np.asarray(references_BHW3)
     if (outputs_BHW3.shape != references_BHW3.shape or outputs_BHW3.ndim != 4
         or outputs_BHW3.shape[-1] != 3 or outputs_BHW3.dtype != np.uint8
@@ -169,8 +173,11 @@ class ColourMetrics:
 
     Returns:
       {"psnr", "ssim" (images of at least 11x11), "delta_e2000", "ab_auc", "lab_acc_2pct",
-      "lab_acc_5pct", "l1", "colorfulness", "colorfulness_reference",
-      "colorfulness_ratio", "ab_hist_intersection"}.
+      "lab_acc_5pct", "l1", "colorfulness", "colorfulness_ratio", "ab_hist_intersection",
+      "colorfulness_reference"}.
+
+    Raises:
+      ValueError: no images were added.
     """
     if not self._count:
       raise ValueError("no images were evaluated")
@@ -230,6 +237,7 @@ def baseline_outputs(references_BHW3: np.ndarray, ab: Sequence[float]) -> np.nda
 
 @jax.jit
 def _ab_sum(images_NHW3: jax.Array) -> jax.Array:
+  """Sum of (a, b) over every pixel of uint8 sRGB images: [2]."""
   return jnp.sum(color.rgb_to_lab(images_NHW3.astype(jnp.float32) / 255.0)[..., 1:],
                  axis=(0, 1, 2))
 
