@@ -19,9 +19,9 @@ they were computed on), `table.md` (one row per run and baseline; with `--compar
 run, all on the first run's images) and `grid.png` (gray | each run | ground truth, the
 first images). Each compared run also gets its own `eval/<step>/` files.
 
-`evaluate_arrays` is the same summary for any arrays, e.g. the trainer's fixed eval subset.
-`SetMetric` is where metrics that need network weights (FID, LPIPS) plug in; none is
-computed here.
+The summary itself is `set_metrics.evaluate_arrays` (also what the trainer logs on its eval
+subset); metrics that need network weights (FID, LPIPS) plug in as a `set_metrics.SetMetric`
+through `EXTRA_METRICS`; none is computed here.
 
 Exit status: 0 done, 1 done but some image files could not be read (listed), 2 nothing
 could start (no config or checkpoint, no data). The flags are argparse's, as in
@@ -29,12 +29,11 @@ could start (no config or checkpoint, no data). The flags are argparse's, as in
 """
 import argparse
 import dataclasses
-import functools
 import json
 import os
 import sys
 import time
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -45,17 +44,12 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from colorize import color
 from colorize import inference
 from colorize import input_pipeline
-from colorize import metrics
 from colorize import plots
+from colorize import set_metrics
 from colorize.errors import UserError
 
-DEFAULT_BATCH_SIZE = 64
 MEAN_AB_IMAGES = 5000  # Training images the "mean colour" baseline averages over.
 NUM_SAMPLES = 8  # Images (columns) in grid.png.
-# An 8-bit output equal to its 8-bit reference is scored as if off by 8-bit quantization
-# noise (MSE = (1/255)^2 / 12: 58.9 dB), not inf: CIFAR-10's test set has grayscale
-# pictures, which the gray baseline reproduces exactly, and one inf makes a mean useless.
-PSNR_CEILING_DB = float(10.0 * np.log10(12.0 * 255.0**2))
 
 # Summary metrics in table order: key -> (column heading, format). Definitions in LEGEND.
 COLUMNS = {
@@ -84,133 +78,7 @@ all ground-truth pixels. FID and LPIPS are not computed.
 """
 
 
-class SetMetric(Protocol):
-  """A metric over a whole evaluation set, fed batch by batch; the extension point.
-
-  A metric that needs network weights goes here: FID would run Inception-v3 on each batch of
-  outputs and references in `update`, accumulate the pool features' means and covariances,
-  and return {"fid": Frechet distance} from `result`; LPIPS would add up per-pair distances
-  of AlexNet/VGG features. Pass instances to `evaluate_arrays(extra_metrics=...)`, or add a
-  factory to `EXTRA_METRICS` so the command computes them for every run and baseline (their
-  keys become table columns). Neither is implemented: this project ships no such weights.
-  """
-
-  def update(self, outputs_BHW3: np.ndarray, references_BHW3: np.ndarray) -> None:
-    """Adds a batch: uint8 sRGB outputs and their ground truth, same shape [B, H, W, 3]."""
-
-  def result(self) -> dict[str, float]:
-    """The metric's values over every batch added so far."""
-
-
-EXTRA_METRICS: tuple[Callable[[], SetMetric], ...] = ()
-
-
-@functools.partial(jax.jit, static_argnames="with_ssim")
-def _batch_sums(outputs_BHW3, references_BHW3, valid_B, with_ssim: bool):
-  """Sums over the valid images of per-image metrics, and both ab histograms."""
-  out = outputs_BHW3.astype(jnp.float32) / 255.0
-  ref = references_BHW3.astype(jnp.float32) / 255.0
-  out_lab, ref_lab = color.rgb_to_lab(out), color.rgb_to_lab(ref)
-  per_image = {
-      "psnr": jnp.minimum(metrics.psnr(out, ref), PSNR_CEILING_DB),
-      "delta_e2000": metrics.mean_delta_e2000(out_lab, ref_lab),
-      "ab_auc": metrics.ab_auc(out_lab, ref_lab),
-      "lab_acc_2pct": metrics.lab_accuracy(out_lab, ref_lab, 0.02),
-      "lab_acc_5pct": metrics.lab_accuracy(out_lab, ref_lab, 0.05),
-      "l1": metrics.mean_absolute_error(out_lab[..., 1:], ref_lab[..., 1:]) / color.AB_SCALE,
-      "colorfulness": metrics.colorfulness(out),
-      "colorfulness_reference": metrics.colorfulness(ref),
-  }
-  if with_ssim:
-    per_image["ssim"] = metrics.ssim(out, ref)
-  # where, not a product: nothing computed on the padding can leak in (inf * 0 is NaN).
-  sums = {k: jnp.sum(jnp.where(valid_B > 0, v, 0.0)) for k, v in per_image.items()}
-  return sums, metrics.ab_histogram(out_lab, valid_B), metrics.ab_histogram(ref_lab, valid_B)
-
-
-class ColourMetrics:
-  """The pixel metrics of `colorize.metrics` over a set, fed batch by batch (a SetMetric).
-
-  Batches are cut or padded to `batch_size` images, so one compiled program serves any
-  number of images of one size. Sums and histogram counts are kept in float64 on the host.
-  SSIM is left out for images smaller than its 11x11 window.
-  """
-
-  def __init__(self, batch_size: int = DEFAULT_BATCH_SIZE):
-    self.batch_size = batch_size
-    self._count = 0
-    self._sums: dict[str, float] = {}
-    self._histograms = np.zeros((2, metrics.AB_BINS, metrics.AB_BINS))
-
-  def update(self, outputs_BHW3: np.ndarray, references_BHW3: np.ndarray) -> None:
-    """See `SetMetric.update`.
-
-    Raises:
-      ValueError: the batches are not uint8 [B, H, W, 3] of one shape.
-    """
-    outputs_BHW3, references_BHW3 = np.asarray(outputs_BHW3), np.asarray(references_BHW3)
-    if (outputs_BHW3.shape != references_BHW3.shape or outputs_BHW3.ndim != 4
-        or outputs_BHW3.shape[-1] != 3 or outputs_BHW3.dtype != np.uint8
-        or references_BHW3.dtype != np.uint8):
-      raise ValueError("expected uint8 sRGB outputs and references [B, H, W, 3] of one "
-                       f"shape, got {outputs_BHW3.dtype} {outputs_BHW3.shape} and "
-                       f"{references_BHW3.dtype} {references_BHW3.shape}")
-    with_ssim = min(outputs_BHW3.shape[1:3]) >= 2 * metrics.SSIM_RADIUS + 1
-    for start in range(0, len(outputs_BHW3), self.batch_size):
-      n = min(self.batch_size, len(outputs_BHW3) - start)
-      pad = [(0, self.batch_size - n)] + [(0, 0)] * 3
-      valid = np.arange(self.batch_size) < n
-      sums, hist_out, hist_ref = _batch_sums(
-          np.pad(outputs_BHW3[start:start + n], pad),
-          np.pad(references_BHW3[start:start + n], pad), valid.astype(np.float32), with_ssim)
-      for key, value in jax.device_get(sums).items():
-        self._sums[key] = self._sums.get(key, 0.0) + float(value)
-      self._histograms += np.stack([hist_out, hist_ref])
-      self._count += n
-
-  def result(self) -> dict[str, float]:
-    """Means over the images (see LEGEND), in `COLUMNS` order.
-
-    Returns:
-      {"psnr", "ssim" (images of at least 11x11), "delta_e2000", "ab_auc", "lab_acc_2pct",
-      "lab_acc_5pct", "l1", "colorfulness", "colorfulness_ratio", "ab_hist_intersection",
-      "colorfulness_reference"}.
-
-    Raises:
-      ValueError: no images were added.
-    """
-    if not self._count:
-      raise ValueError("no images were evaluated")
-    means = {key: value / self._count for key, value in self._sums.items()}
-    means["colorfulness_ratio"] = means["colorfulness"] / means["colorfulness_reference"]
-    means["ab_hist_intersection"] = float(metrics.histogram_intersection(*self._histograms))
-    ordered = [k for k in COLUMNS if k in means] + ["colorfulness_reference"]
-    return {key: means[key] for key in ordered}
-
-
-def evaluate_arrays(outputs_BHW3: np.ndarray, references_BHW3: np.ndarray, *,
-                    batch_size: int = DEFAULT_BATCH_SIZE,
-                    extra_metrics: Sequence[SetMetric] = ()) -> dict[str, float]:
-  """Every summary metric of colorized images against their ground truth.
-
-  This is what the results table reports and what the trainer logs on its eval subset.
-
-  Args:
-    outputs_BHW3: colorized images, uint8 sRGB [B, H, W, 3].
-    references_BHW3: their ground truth, uint8 sRGB, same shape.
-    batch_size: images per compiled call (memory, not results).
-    extra_metrics: further SetMetrics (e.g. FID), fed the same batches.
-
-  Returns:
-    {metric: value}: `ColourMetrics.result()`, then each extra metric's.
-  """
-  colour = ColourMetrics(batch_size)
-  for metric in (colour, *extra_metrics):
-    metric.update(outputs_BHW3, references_BHW3)
-  summary = colour.result()
-  for metric in extra_metrics:
-    summary.update(metric.result())
-  return summary
+EXTRA_METRICS: tuple[Callable[[], set_metrics.SetMetric], ...] = ()
 
 
 @jax.jit
@@ -370,7 +238,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "run's image_size).")
   p.add_argument("--data_dir", help="Override the run's tfds data_dir (a relative one is "
                  "relative to the current directory, as in training).")
-  p.add_argument("--batch_size", type=int, default=DEFAULT_BATCH_SIZE,
+  p.add_argument("--batch_size", type=int, default=set_metrics.DEFAULT_BATCH_SIZE,
                  help="Images per model and metric call.")
   args = p.parse_args(argv)
   if args.num_images < 0 or args.batch_size < 1 or (args.size is not None and args.size < 1):
@@ -437,7 +305,7 @@ def run(argv: list[str] | None = None) -> int:
     print(line, file=sys.stderr)
 
   def summary(outputs):
-    return evaluate_arrays(outputs, references, batch_size=args.batch_size,
+    return set_metrics.evaluate_arrays(outputs, references, batch_size=args.batch_size,
                            extra_metrics=[factory() for factory in EXTRA_METRICS])
 
   gray = baseline_outputs(references, (0.0, 0.0))

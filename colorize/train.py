@@ -25,10 +25,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from colorize import checkpointing
 from colorize import color
 from colorize import input_pipeline
-from colorize import metrics as metrics_lib
 from colorize import nonfinite
 from colorize import plots
 from colorize import preemption
+from colorize import set_metrics
 from colorize import train_step
 from colorize import validation
 from colorize import workdir as workdir_lib
@@ -84,22 +84,22 @@ def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointMa
   return init.compile({"xla_backend_optimization_level": 0})(rng)
 
 
-def _evaluate(predict, state, eval_images, color_space) -> dict[str, float]:
-  """L1 of the colour channels and PSNR in RGB over the eval images (data range 1)."""
-  l1, psnr = [], []
+def _evaluate(predict, state, eval_images: np.ndarray) -> dict[str, float]:
+  """The results table's metrics (set_metrics) on the eval images, keys prefixed eval_.
+
+  Outputs are scored as saved, 8-bit sRGB, exactly as `python -m colorize.evaluate` scores
+  them; `eval_l1` is the mean |ab error| / 110 and `eval_psnr` is on sRGB in [0, 1].
+  """
+  outputs = []
   for i in range(0, len(eval_images), EVAL_BATCH):
     chunk = eval_images[i:i + EVAL_BATCH]
     padded = np.concatenate([chunk, np.zeros((EVAL_BATCH - len(chunk),) + chunk.shape[1:],
                                               chunk.dtype)])
     rgb = np.asarray(predict(state, padded))[:len(chunk)]
-    real = chunk.astype(np.float32) / 255.0
-    _, target_real = color.encode(chunk, color_space)
-    _, target_fake = color.encode(np.round(rgb * 255).astype(np.uint8), color_space)
-    l1.append(metrics_lib.mean_absolute_error(target_fake, target_real))
-    psnr.append(metrics_lib.psnr(rgb, real))
-  return {"eval_l1": float(np.mean(np.concatenate(l1))),
-          "eval_psnr": float(np.mean(np.concatenate(psnr)))}
-
+    outputs.append(np.round(rgb * 255).astype(np.uint8))
+  summary = set_metrics.evaluate_arrays(np.concatenate(outputs), eval_images,
+                                        batch_size=EVAL_BATCH)
+  return {f"eval_{name}": value for name, value in summary.items()}
 
 def _sample_grid(predict, state, images, color_space) -> np.ndarray:
   """The grayscale | generated | real picture of `images` (uint8 [N, S, S, 3])."""
@@ -241,7 +241,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
         break
       if step % config.eval_every_steps == 0 or is_last:
         _log(writer, metrics_path if is_main else None, step,
-             _evaluate(predict, state, eval_images, config.color_space))
+             _evaluate(predict, state, eval_images))
       if step in sample_steps or is_last:
         grid = _sample_grid(predict, state, sample_images, config.color_space)
         name = sample_steps.get(step, f"step_{step:07d}")

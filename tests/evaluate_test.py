@@ -9,6 +9,7 @@ import skimage.color
 
 from colorize import color
 from colorize import evaluate
+from colorize import set_metrics
 from colorize import input_pipeline
 from colorize import metrics
 from colorize import train
@@ -34,8 +35,8 @@ def runs(tmp_path_factory):
 
 def test_perfect_outputs():
   refs = _images()
-  got = evaluate.evaluate_arrays(refs, refs)
-  assert got["psnr"] == pytest.approx(evaluate.PSNR_CEILING_DB)  # Not inf: see the constant.
+  got = set_metrics.evaluate_arrays(refs, refs)
+  assert got["psnr"] == pytest.approx(set_metrics.PSNR_CEILING_DB)  # Not inf: see the constant.
   for key in ("ssim", "ab_auc", "lab_acc_2pct", "lab_acc_5pct", "colorfulness_ratio",
               "ab_hist_intersection"):
     assert got[key] == pytest.approx(1.0, abs=1e-5), key
@@ -45,8 +46,8 @@ def test_perfect_outputs():
 
 def test_summary_is_the_mean_of_the_per_image_metrics_whatever_the_batching():
   refs, outs = _images(seed=1), _images(seed=2)
-  got = evaluate.evaluate_arrays(outs, refs, batch_size=3)  # 3 + 3 + 3 + 1 padded.
-  assert got == pytest.approx(evaluate.evaluate_arrays(outs, refs, batch_size=64), rel=1e-5)
+  got = set_metrics.evaluate_arrays(outs, refs, batch_size=3)  # 3 + 3 + 3 + 1 padded.
+  assert got == pytest.approx(set_metrics.evaluate_arrays(outs, refs, batch_size=64), rel=1e-5)
   lab_o, lab_r = skimage.color.rgb2lab(outs), skimage.color.rgb2lab(refs)
   assert got["delta_e2000"] == pytest.approx(
       skimage.color.deltaE_ciede2000(lab_o, lab_r).mean(), rel=1e-4)
@@ -62,14 +63,14 @@ def test_summary_is_the_mean_of_the_per_image_metrics_whatever_the_batching():
 
 def test_images_smaller_than_the_ssim_window_have_no_ssim():
   refs = _images(size=8)
-  assert "ssim" not in evaluate.evaluate_arrays(refs, refs)
+  assert "ssim" not in set_metrics.evaluate_arrays(refs, refs)
 
 
 def test_rejects_float_or_mismatched_arrays():
   with pytest.raises(ValueError, match="uint8"):
-    evaluate.evaluate_arrays(_images() / 255.0, _images() / 255.0)
+    set_metrics.evaluate_arrays(_images() / 255.0, _images() / 255.0)
   with pytest.raises(ValueError, match="shape"):
-    evaluate.evaluate_arrays(_images(size=16), _images(size=12))
+    set_metrics.evaluate_arrays(_images(size=16), _images(size=12))
 
 
 def test_extra_set_metrics_are_fed_every_image():
@@ -84,7 +85,7 @@ def test_extra_set_metrics_are_fed_every_image():
       return {"count": float(self.n)}
 
   refs = _images()
-  assert evaluate.evaluate_arrays(refs, refs, batch_size=4, extra_metrics=[Count()])[
+  assert set_metrics.evaluate_arrays(refs, refs, batch_size=4, extra_metrics=[Count()])[
       "count"] == 10
 
 
