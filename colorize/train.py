@@ -101,6 +101,7 @@ def _evaluate(predict, state, eval_images: np.ndarray) -> dict[str, float]:
                                         batch_size=EVAL_BATCH)
   return {f"eval_{name}": value for name, value in summary.items()}
 
+
 def _sample_grid(predict, state, images, color_space) -> np.ndarray:
   """The grayscale | generated | real picture of `images` (uint8 [N, S, S, 3])."""
   cond, _ = color.encode(images, color_space)
