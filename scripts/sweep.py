@@ -59,7 +59,17 @@ LAUNCH_SCRIPTS = {"tpu": "scripts/launch_tpu.sh", "slurm": "scripts/launch_gpu.s
 
 
 def load_sweep(path: str) -> Sweep:
-  """Imports the sweep file at `path` and returns its `get_sweep()`."""
+  """Imports the sweep file at `path` and returns its `get_sweep()`.
+
+  Args:
+    path: a Python file defining `get_sweep() -> configs.sweeps.Sweep`.
+
+  Returns:
+    The sweep.
+
+  Raises:
+    UserError: there is no such file.
+  """
   spec = importlib.util.spec_from_file_location("sweep_file", path)
   if spec is None or not os.path.isfile(path):
     raise UserError(f"--sweep={path}: no such file")
@@ -90,7 +100,16 @@ def run_name(point: dict[str, Any]) -> str:
 
 
 def main_flags(sweep: Sweep, point: dict[str, Any], workdir: str) -> list[str]:
-  """colorize.main's flags for one point: the base config, the workdir, the overrides."""
+  """colorize.main's flags for one point: the base config, the workdir, the overrides.
+
+  Args:
+    sweep: the sweep (its base config and the overrides of every point).
+    point: this point's overrides.
+    workdir: this point's workdir.
+
+  Returns:
+    `--config=...`, `--workdir=...`, then one `--config.<key>=<value>` per override.
+  """
   overrides = {**sweep.overrides, **point}
   return [f"--config={sweep.config}", f"--workdir={workdir}",
           *(f"--config.{key}={value}" for key, value in overrides.items())]
@@ -98,6 +117,13 @@ def main_flags(sweep: Sweep, point: dict[str, Any], workdir: str) -> list[str]:
 
 def resolve_config(name: str, args: list[str]) -> ml_collections.ConfigDict:
   """The config colorize.main would build from `args` (its flags for the point `name`).
+
+  Args:
+    name: the point's run name, for error messages.
+    args: the point's colorize.main flags (`main_flags`).
+
+  Returns:
+    The point's config, validated as far as it can be without knowing the devices.
 
   Raises:
     UserError: naming the point: an unknown key, a value of the wrong type, or one that
@@ -128,12 +154,27 @@ def is_finished(workdir: str, last_step: int) -> bool:
 
   Orbax renames a checkpoint to its step number only once it is complete, so the directory
   existing is enough.
+
+  Args:
+    workdir: the point's workdir (local or any path epath reads).
+    last_step: the step its run ends at (`train.num_train_steps`).
+
+  Returns:
+    True if the point needs no more training.
   """
   return (epath.Path(workdir) / "checkpoints" / str(last_step)).is_dir()
 
 
 def launch_command(args: list[str], launcher_args: list[str]) -> list[str]:
-  """The command that runs one point: colorize.main here, or a launch script."""
+  """The command that runs one point: colorize.main here, or a launch script.
+
+  Args:
+    args: the point's colorize.main flags.
+    launcher_args: the launch script's own arguments (those after `--`).
+
+  Returns:
+    The command's words, as printed; `_run` runs them.
+  """
   if _LAUNCHER.value == "local":
     return ["python", "-m", "colorize.main", *args]
   return [LAUNCH_SCRIPTS[_LAUNCHER.value], *launcher_args, "--", *args]
@@ -150,6 +191,14 @@ def _log(message: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+  """Loads and checks the sweep, then prints, runs or hands over its points.
+
+  Args:
+    argv: the program name, then the arguments after `--` (for the launcher).
+
+  Returns:
+    0 when every point ran or was skipped, 1 when some failed, 2 when none could start.
+  """
   launcher_args = argv[1:]
   if launcher_args and _LAUNCHER.value == "local":
     raise app.UsageError(f"arguments after -- are for --launcher=tpu|slurm: {launcher_args}")

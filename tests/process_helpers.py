@@ -43,7 +43,16 @@ def cpu_env(num_devices: int, **extra: str) -> dict[str, str]:
 
 def start_main(args: list[str], log_path: pathlib.Path, env: dict[str, str]
                ) -> subprocess.Popen:
-  """Starts `python -m colorize.main *args` in the repo; stdout and stderr go to `log_path`."""
+  """Starts `python -m colorize.main *args` in the repo.
+
+  Args:
+    args: colorize.main's flags.
+    log_path: where its stdout and stderr go.
+    env: its environment (`cpu_env`).
+
+  Returns:
+    The running process.
+  """
   with open(log_path, "w") as log:
     return subprocess.Popen([sys.executable, "-m", "colorize.main", *args], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
