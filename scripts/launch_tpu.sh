@@ -121,7 +121,8 @@ esac
 if [[ -n $git_url ]]; then
   clone=(git clone --depth=1)
   [[ -n $git_ref ]] && clone+=(--branch="$git_ref")
-  run "${on_all_workers[@]}" --command="rm -rf colorize && $(quote "${clone[@]}" "$git_url" colorize)"
+  clone+=("$git_url" colorize)
+  run "${on_all_workers[@]}" --command="rm -rf colorize && $(quote "${clone[@]}")"
 else
   archive="${TMPDIR:-/tmp}/colorize-$name.tar.gz"
   repo=$(cd "$(dirname "$0")/.." && pwd)
