@@ -3,9 +3,11 @@
 matplotlib is imported inside `plot_curves` only, so the trainer, which imports this module
 for the sample grids, does not pay for it.
 """
+import io
 import json
 import os
 
+from etils import epath
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -82,19 +84,20 @@ def save_png(path: str | os.PathLike, image_HW3: np.ndarray) -> None:
   """Writes a uint8 [H, W, 3] image as PNG, creating parent directories.
 
   Args:
-    path: output file path.
+    path: output file path, local or a URL epath knows (gs://...: workdirs on GCS).
     image_HW3: uint8 image, [H, W, 3] (or [H, W] grayscale).
   """
-  parent = os.path.dirname(os.fspath(path))
-  if parent:
-    os.makedirs(parent, exist_ok=True)
-  Image.fromarray(np.asarray(image_HW3, dtype=np.uint8)).save(path, format="PNG")
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  buffer = io.BytesIO()
+  Image.fromarray(np.asarray(image_HW3, dtype=np.uint8)).save(buffer, format="PNG")
+  path.write_bytes(buffer.getvalue())
 
 
 def _read_series(metrics_jsonl: str) -> dict[str, tuple[list[int], list[float]]]:
   """Reads a JSON-lines log into {metric: (steps, values)}, sorted by step."""
-  with open(metrics_jsonl) as f:
-    lines = [(n, line) for n, line in enumerate(f, start=1) if line.strip()]
+  text = epath.Path(metrics_jsonl).read_text()
+  lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
   by_step: dict[str, dict[int, float]] = {}
   for index, (n, line) in enumerate(lines):
     try:
@@ -124,8 +127,8 @@ def plot_curves(metrics_jsonl: str, out_dir: str) -> list[str]:
   metrics are all absent is skipped, e.g. the critic figure of the "l1" ablation.
 
   Args:
-    metrics_jsonl: path of the log.
-    out_dir: directory for the PNGs, created if missing.
+    metrics_jsonl: path of the log (local or gs://...).
+    out_dir: directory for the PNGs, created if missing (local or gs://...).
 
   Returns:
     The paths written, in `CURVES` order.
@@ -155,8 +158,10 @@ def plot_curves(metrics_jsonl: str, out_dir: str) -> list[str]:
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, file_name)
-    fig.savefig(path)
-    written.append(path)
+    path = epath.Path(out_dir) / file_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    path.write_bytes(buffer.getvalue())
+    written.append(os.fspath(path))
   return written

@@ -175,7 +175,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   steps_per_epoch = input_pipeline.steps_per_epoch(config)
   eval_images = input_pipeline.eval_images(config, config.eval_examples)
   workdir_lib.check_writable(workdir)
-  manager = checkpointing.create_manager((workdir / "checkpoints").resolve(),
+  checkpoints = workdir / "checkpoints"
+  # Orbax wants an absolute path; resolve() would turn gs://b/run into ./gs:/b/run.
+  checkpoints = checkpoints if "://" in os.fspath(checkpoints) else checkpoints.resolve()
+  manager = checkpointing.create_manager(checkpoints,
                                          config.keep_checkpoints)
   if manager.all_steps():
     workdir_lib.check_resumable(workdir, config)
