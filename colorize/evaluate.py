@@ -227,7 +227,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
       prog="python -m colorize.evaluate",
       description="Evaluates trained colorizers against ground truth and baselines.",
       epilog="Exit status: 0 done, 1 some image files unreadable, 2 nothing could start.")
-  p.add_argument("--workdir", required=True, help="Training workdir to evaluate.")
+  p.add_argument("--workdir", help="Training workdir to evaluate (default: the first "
+                 "--compare one, so `--compare runs/sweep/*` evaluates a whole sweep).")
   p.add_argument("--compare", nargs="+", default=[], metavar="WORKDIR",
                  help="More workdirs, evaluated on the same images (their latest step).")
   p.add_argument("--step", type=int, help="Checkpoint of --workdir (default: the latest).")
@@ -241,6 +242,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
   p.add_argument("--batch_size", type=int, default=set_metrics.DEFAULT_BATCH_SIZE,
                  help="Images per model and metric call.")
   args = p.parse_args(argv)
+  if not args.workdir:
+    if not args.compare:
+      p.error("give --workdir, --compare, or both")
+    args.workdir, args.compare = args.compare[0], args.compare[1:]
   if args.num_images < 0 or args.batch_size < 1 or (args.size is not None and args.size < 1):
     p.error("--num_images must be >= 0, --batch_size and --size positive")
   if args.images and args.split:

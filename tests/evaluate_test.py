@@ -174,3 +174,15 @@ def test_command_errors_are_one_line(runs, capsys, args, message):
 def test_command_without_a_workdir(tmp_path, capsys):
   assert evaluate.run([f"--workdir={tmp_path}"]) == 2
   assert "no config.json" in capsys.readouterr().err
+
+
+def test_compare_alone_evaluates_every_run_like_a_sweep_glob(runs):
+  """`--compare runs/sweep/*` (no --workdir): the first run leads, as if given --workdir."""
+  assert evaluate.run(["--compare", str(runs / "a"), str(runs / "b"), "--num_images=12"]) == 0
+  rows = _table_rows(runs / "a" / "eval" / "2" / "table.md")
+  assert [r.split(" | ")[0][2:] for r in rows[1:3]] == [str(runs / "a"), str(runs / "b")]
+
+
+def test_no_workdir_and_no_compare_is_a_usage_error():
+  with pytest.raises(SystemExit):
+    evaluate.run([])
