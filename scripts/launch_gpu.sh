@@ -33,31 +33,7 @@ Environment: PYTHON (default: python), the interpreter of the environment to run
 EOF
 }
 
-# Prints a command as one line of shell, quoting only the words that need it.
-quote() {
-  local words=() word
-  for word in "$@"; do
-    if [[ $word =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
-      words+=("$word")
-    else
-      words+=("'${word//\'/\'\\\'\'}'")
-    fi
-  done
-  echo "${words[*]}"
-}
-
-run() {
-  if (( dry_run )); then
-    quote "$@"
-  else
-    "$@"
-  fi
-}
-
-die() {
-  echo "launch_gpu.sh: $*" >&2
-  exit 2
-}
+source "$(dirname "${BASH_SOURCE[0]}")/launch_lib.sh"
 
 dry_run=0 gpus="" nodes="" gpus_per_node="" sbatch=0
 slurm_opts=() job_name=colorize

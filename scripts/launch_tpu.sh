@@ -34,31 +34,7 @@ MAIN_ARGS go to `python -m colorize.main` unchanged (--config=..., --config.KEY=
 EOF
 }
 
-# Prints a command as one line of shell, quoting only the words that need it.
-quote() {
-  local words=() word
-  for word in "$@"; do
-    if [[ $word =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
-      words+=("$word")
-    else
-      words+=("'${word//\'/\'\\\'\'}'")
-    fi
-  done
-  echo "${words[*]}"
-}
-
-run() {
-  if (( dry_run )); then
-    quote "$@"
-  else
-    "$@"
-  fi
-}
-
-die() {
-  echo "launch_tpu.sh: $*" >&2
-  exit 2
-}
+source "$(dirname "${BASH_SOURCE[0]}")/launch_lib.sh"
 
 dry_run=0 name="" zone="" project=() create="" accelerator=v4-32
 version=tpu-ubuntu2204-base spot=() git_url="" git_ref=""
