@@ -35,6 +35,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from colorize import input_pipeline  # pylint: disable=g-import-not-at-top
+from colorize import nonfinite
 from colorize import train_step
 from colorize.errors import UserError
 
@@ -85,12 +86,14 @@ def bench_jax(config, batch: int) -> dict:
                                     state, images[0], key)
   gen, gen_compile = _compile(functools.partial(train_step.generator_step, hp=hp),
                               state, images[0], key)
-  iteration, iter_compile = _compile(functools.partial(train_step.train_iteration, hp=hp),
-                                     state, images, key)
+  # The iteration the trainer runs: with the NaN guard of config.on_nonfinite.
+  iteration, iter_compile = _compile(
+      functools.partial(nonfinite.guarded_iteration, hp=hp,
+                        skip=config.on_nonfinite == "skip"), state, images, key)
   holder = {"state": state}
 
   def run(step_fn, x):
-    holder["state"], metrics = step_fn(holder["state"], x, key)
+    holder["state"], metrics, *_ = step_fn(holder["state"], x, key)
     jax.block_until_ready(metrics)
 
   for _ in range(3):
@@ -101,7 +104,7 @@ def bench_jax(config, batch: int) -> dict:
   record = {
       "framework": "jax", "version": jax.__version__, "backend": jax.default_backend(),
       "device": str(jax.devices()[0].device_kind), "batch": batch, "n_critic": config.n_critic,
-      "conv_impl": config.model.conv_impl,
+      "conv_impl": config.model.conv_impl, "on_nonfinite": config.on_nonfinite,
       "compile_s": round(iter_compile, 2), "critic_compile_s": round(critic_compile, 2),
       "gen_compile_s": round(gen_compile, 2),
       "critic_step_ms": _ms(critic_t), "gen_step_ms": _ms(gen_t), "iter": _ms(iter_t),
