@@ -139,23 +139,23 @@ def _mean(tree, axis_name: str | None):
   return tree if axis_name is None else jax.lax.pmean(tree, axis_name)
 
 
-def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: StepConfig,
-                axis_name: str | None = None) -> tuple[TrainState, Metrics]:
-  """One critic update on a batch of real images.
+def _generator_forward(state: TrainState, cond: jax.Array, rng: jax.Array,
+                       axis_name: str | None):
+  """The generator's training-mode forward with its pullback: (fake, pullback, batch stats).
 
-  Args:
-    state: the training state.
-    images: uint8 RGB [B, H, W, 3].
-    rng: key for dropout in the generator and the penalty's interpolation weights.
-    hp: loss hyperparameters.
-    axis_name: the pmap axis to average over, or None under jit.
-
-  Returns:
-    (state with new critic params and optimizer state, metrics).
+  Computed once per iteration: the last critic step trains on `fake` and the generator
+  update pulls its loss gradient back through the same forward (pix2pix does the same), so
+  the generator's forward pass is not run twice.
   """
-  cond, real = color.encode(images, hp.color_space)
-  gen_rng, gp_rng = jax.random.split(rng)
-  fake, _ = _generate(state, state.gen_params, cond, gen_rng, axis_name)
+  def forward(gen_params):
+    return _generate(state, gen_params, cond, rng, axis_name)
+  return jax.vjp(forward, state.gen_params, has_aux=True)
+
+
+def _critic_update(state: TrainState, cond: jax.Array, real: jax.Array, fake: jax.Array,
+                   gp_rng: jax.Array, hp: StepConfig,
+                   axis_name: str | None) -> tuple[TrainState, Metrics]:
+  """One critic update on (real, fake) colour for the condition `cond`."""
   fake = jax.lax.stop_gradient(fake)
 
   def loss_fn(critic_params):
@@ -182,6 +182,50 @@ def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: Ste
   return state, metrics
 
 
+def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forward,
+                      hp: StepConfig, axis_name: str | None) -> tuple[TrainState, Metrics]:
+  """One generator update through `forward`, a `_generator_forward` of the current params."""
+  fake, pullback, batch_stats = forward
+
+  def loss_fn(fake):
+    scores = None
+    if hp.loss != "l1":
+      scores = state.critic.apply({"params": state.critic_params}, cond, fake)
+    return losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss)
+
+  fake_grad, metrics = jax.grad(loss_fn, has_aux=True)(fake)
+  grads, = pullback(fake_grad)
+  grads, metrics = _mean((grads, metrics), axis_name)
+  updates, opt_state = state.gen_tx.update(grads, state.gen_opt_state, state.gen_params)
+  params = optax.apply_updates(state.gen_params, updates)
+  ema = state.ema_params
+  if ema is not None:
+    ema = optax.incremental_update(params, ema, step_size=1.0 - hp.ema_decay)
+  state = state.replace(step=state.step + 1, gen_params=params, gen_batch_stats=batch_stats,
+                        gen_opt_state=opt_state, ema_params=ema)
+  return state, metrics
+
+
+def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: StepConfig,
+                axis_name: str | None = None) -> tuple[TrainState, Metrics]:
+  """One critic update on a batch of real images.
+
+  Args:
+    state: the training state.
+    images: uint8 RGB [B, H, W, 3].
+    rng: key, split into (generator dropout, the penalty's interpolation weights).
+    hp: loss hyperparameters.
+    axis_name: the pmap axis to average over, or None under jit.
+
+  Returns:
+    (state with new critic params and optimizer state, metrics).
+  """
+  cond, real = color.encode(images, hp.color_space)
+  gen_rng, gp_rng = jax.random.split(rng)
+  fake, _ = _generate(state, state.gen_params, cond, gen_rng, axis_name)
+  return _critic_update(state, cond, real, fake, gp_rng, hp, axis_name)
+
+
 def generator_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: StepConfig,
                    axis_name: str | None = None) -> tuple[TrainState, Metrics]:
   """One generator update: adversarial loss against the current critic + l1_weight * L1.
@@ -197,30 +241,18 @@ def generator_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: 
     (state with new generator params, batch stats, EMA and optimizer state; step + 1, metrics).
   """
   cond, real = color.encode(images, hp.color_space)
-
-  def loss_fn(gen_params):
-    fake, batch_stats = _generate(state, gen_params, cond, rng, axis_name)
-    scores = None
-    if hp.loss != "l1":
-      scores = state.critic.apply({"params": state.critic_params}, cond, fake)
-    loss, metrics = losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss)
-    return loss, (metrics, batch_stats)
-
-  grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(state.gen_params)
-  grads, metrics = _mean((grads, metrics), axis_name)
-  updates, opt_state = state.gen_tx.update(grads, state.gen_opt_state, state.gen_params)
-  params = optax.apply_updates(state.gen_params, updates)
-  ema = state.ema_params
-  if ema is not None:
-    ema = optax.incremental_update(params, ema, step_size=1.0 - hp.ema_decay)
-  state = state.replace(step=state.step + 1, gen_params=params, gen_batch_stats=batch_stats,
-                        gen_opt_state=opt_state, ema_params=ema)
-  return state, metrics
+  forward = _generator_forward(state, cond, rng, axis_name)
+  return _generator_update(state, cond, real, forward, hp, axis_name)
 
 
 def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp: StepConfig,
                     axis_name: str | None = None) -> tuple[TrainState, Metrics]:
   """`hp.critic_steps` critic steps, each on its own batch, then one generator step.
+
+  The generator step trains on the last critic batch and reuses that critic step's generator
+  forward (same fake images, same dropout masks), so the result equals
+  `generator_step(critic_step(state, x, r), x, jax.random.split(r)[0])` for the last batch x
+  and its key r, with one generator forward pass fewer.
 
   Args:
     state: the training state.
@@ -234,16 +266,21 @@ def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp:
     (new state, metrics of the generator step and of the last critic step).
   """
   rng = jax.random.fold_in(key, state.step)
+  cond, real = color.encode(images[-1], hp.color_space)
+  if not hp.critic_steps:
+    forward = _generator_forward(state, cond, jax.random.fold_in(rng, 1), axis_name)
+    return _generator_update(state, cond, real, forward, hp, axis_name)
+
   critic_rngs = jax.random.split(jax.random.fold_in(rng, 0), hp.critic_steps)
-  metrics = {}
-  if hp.critic_steps:
+  if hp.critic_steps > 1:
     def one_critic_step(state, xs):
       return critic_step(state, *xs, hp=hp, axis_name=axis_name)
-    state, critic_metrics = jax.lax.scan(one_critic_step, state, (images, critic_rngs))
-    metrics = jax.tree.map(lambda m: m[-1], critic_metrics)
-  state, gen_metrics = generator_step(state, images[-1], jax.random.fold_in(rng, 1), hp=hp,
-                                      axis_name=axis_name)
-  return state, {**metrics, **gen_metrics}
+    state, _ = jax.lax.scan(one_critic_step, state, (images[:-1], critic_rngs[:-1]))
+  gen_rng, gp_rng = jax.random.split(critic_rngs[-1])
+  forward = _generator_forward(state, cond, gen_rng, axis_name)
+  state, critic_metrics = _critic_update(state, cond, real, forward[0], gp_rng, hp, axis_name)
+  state, gen_metrics = _generator_update(state, cond, real, forward, hp, axis_name)
+  return state, {**critic_metrics, **gen_metrics}
 
 
 def colorize(state: TrainState, images: jax.Array, color_space: str) -> jax.Array:
