@@ -1,14 +1,25 @@
 """The 4x4 convolutions of pix2pix, with two interchangeable implementations.
 
   "xla"     `lax.conv_general_dilated`: what `nn.Conv`/`nn.ConvTranspose` run; best on GPU/TPU.
-  "matmul"  patch extraction (strided slices) + one matmul per output phase. XLA:CPU is slow
-            for this U-Net's small-spatial, many-channel convolutions (transposed ones worst);
-            as slices and matmuls the same arithmetic runs several times faster there.
+  "matmul"  the same arithmetic as matmuls plus slices. XLA:CPU is slow for this U-Net's
+            small-spatial, many-channel convolutions (transposed ones worst, and the backward
+            passes worse than the forward); as matmuls the generator's convolutions run
+            several times faster there (scripts/benchmark.py).
 
 Both read the same parameters ("kernel" [4, 4, in, out] and "bias", initialised like flax's
 Conv), so checkpoints move between them, and both compute exactly what `nn.Conv(k, (4, 4),
 strides, padding=((1, 1), (1, 1)))` and `nn.ConvTranspose(k, (4, 4), strides=(2, 2),
 padding=((2, 2), (2, 2)))` compute (tests/conv_test.py) — torch's k=4, p=1 layers.
+
+Every "matmul" layer reduces to a stride-1 'VALID' convolution, done in one of two forms with
+the same FLOPs:
+  im2col     concatenate the kh*kw shifted windows of the input, then one matmul;
+  shift-add  one matmul of every input pixel with all kh*kw taps, then sum the shifted
+             windows of those products.
+Their cost is memory traffic, mostly in the backward pass, where im2col scatters kh*kw window
+gradients back into its input. `matmul_form` picks the form with the smaller intermediate:
+im2col where channels are many and pixels few (the U-Net's inner layers), shift-add where
+pixels are many or outputs few (its outer layers and the transposed convs).
 """
 import flax.linen as nn
 import jax
@@ -24,13 +35,103 @@ def resolve_impl(impl: str) -> str:
   return impl
 
 
-def _taps(x_BHWC: jax.Array, offsets, stride: int, out_h: int, out_w: int) -> jax.Array:
-  """Concatenates, channel-last, the strided windows of x starting at each (dy, dx)."""
-  return jnp.concatenate(
-      [jax.lax.slice(x_BHWC, (0, dy, dx, 0),
-                     (x_BHWC.shape[0], dy + stride * (out_h - 1) + 1,
-                      dx + stride * (out_w - 1) + 1, x_BHWC.shape[3]), (1, stride, stride, 1))
-       for dy, dx in offsets], axis=-1)
+def matmul_form(in_pixels: int, out_pixels: int, in_channels: int, out_channels: int) -> str:
+  """"im2col" or "shift_add": the form whose intermediate tensor is smaller (ties: im2col).
+
+  im2col materialises out_pixels x (taps * in_channels); shift-add in_pixels x (taps *
+  out_channels). Both have the same number of taps, so it cancels.
+  """
+  if out_pixels * in_channels <= in_pixels * out_channels:
+    return "im2col"
+  return "shift_add"
+
+
+def _pad1(x_BHWC: jax.Array) -> jax.Array:
+  return jnp.pad(x_BHWC, ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+
+def _shift(x_BHWC: jax.Array, di: int, dj: int) -> jax.Array:
+  """out[:, m, n] = x[:, m + di, n + dj], zero where that falls outside x (no copy of x)."""
+  return jax.lax.pad(x_BHWC, jnp.zeros((), x_BHWC.dtype),
+                     ((0, 0, 0), (-di, di, 0), (-dj, dj, 0), (0, 0, 0)))
+
+
+def _tap_products(x_BHWC: jax.Array, kernel: jax.Array) -> list[jax.Array]:
+  """x times each tap of kernel [kh, kw, C, O] (row-major taps), as one matmul.
+
+  Split with `unstack`, whose transpose is one `stack`: indexing the taps instead would
+  differentiate into kh*kw zero-padded copies of the whole product, summed (measured 3x
+  slower for the generator's backward pass).
+  """
+  kh, kw, c, o = kernel.shape
+  b, h, w, _ = x_BHWC.shape
+  products = x_BHWC @ kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o)
+  return jnp.unstack(products.reshape(b, h, w, kh * kw, o), axis=3)
+
+
+def _valid_conv(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Stride-1 'VALID' convolution of x [B, H, W, C] with kernel [kh, kw, C, O], as matmuls."""
+  kh, kw, c, o = kernel.shape
+  b, h, w, _ = x_BHWC.shape
+  oh, ow = h - kh + 1, w - kw + 1
+  windows = [(i, j) for i in range(kh) for j in range(kw)]
+  if matmul_form(h * w, oh * ow, c, o) == "im2col":
+    patches = jnp.concatenate([x_BHWC[:, i:i + oh, j:j + ow] for i, j in windows], axis=-1)
+    return patches @ kernel.reshape(kh * kw * c, o)  # Patch channels (i, j, c): kernel order.
+  products = _tap_products(x_BHWC, kernel)
+  return sum(p[:, i:i + oh, j:j + ow] for p, (i, j) in zip(products, windows))
+
+
+def _space_to_depth(x_BHWC: jax.Array) -> jax.Array:
+  """[B, 2H, 2W, C] -> [B, H, W, 4C], channels ordered (dy, dx, c)."""
+  b, h, w, c = x_BHWC.shape
+  x = x_BHWC.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(b, h // 2, w // 2, 4 * c)
+
+
+def _interleave(phases) -> jax.Array:
+  """phases[a][c] [B, H, W, O] is output pixel (2m + a, 2n + c); returns [B, 2H, 2W, O]."""
+  rows = [jnp.stack(row, axis=3) for row in phases]  # [B, H, W, 2 (c), O] each.
+  y = jnp.stack(rows, axis=2)  # [B, H, 2 (a), W, 2 (c), O]
+  b, h, _, w, _, o = y.shape
+  return y.reshape(b, 2 * h, 2 * w, o)
+
+
+def conv4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array, strides: int) -> jax.Array:
+  """torch's Conv2d(k=4, p=1) with stride 1 or 2 (no bias), as matmuls.
+
+  Stride 2 becomes stride 1 after space-to-depth: padded row 2p + dy is row p, channel block
+  dy, so the 4x4 stride-2 kernel is a 2x2 stride-1 kernel over 4x the channels.
+  """
+  xp = _pad1(x_BHWC)
+  if strides == 1:
+    return _valid_conv(xp, kernel)
+  c, o = kernel.shape[2:]
+  # kernel[2t + dy, 2u + dx, c] -> s2d_kernel[t, u, (dy, dx, c)].
+  s2d_kernel = kernel.reshape(2, 2, 2, 2, c, o).transpose(0, 2, 1, 3, 4, 5)
+  return _valid_conv(_space_to_depth(xp), s2d_kernel.reshape(2, 2, 4 * c, o))
+
+
+def conv_transpose4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
+  """torch's ConvTranspose2d(k=4, s=2, p=1) (no bias), as matmuls.
+
+  Output pixel (2m + a, 2n + c) sees input rows m - 1 + a .. m + a (columns likewise) through
+  kernel taps (2t + a, 2u + c), t, u in {0, 1}. With more input than output channels every
+  input pixel is multiplied with all 16 taps once and each output phase sums its four shifted
+  products (shift-add); otherwise each phase is a 2x2 'VALID' convolution of the padded input
+  (sub-pixel convolution).
+  """
+  b, h, w, c = x_BHWC.shape
+  o = kernel.shape[-1]
+  if matmul_form(h * w, h * w, c, o) == "im2col":
+    xp = _pad1(x_BHWC)
+    return _interleave([[_valid_conv(xp[:, a:a + h + 1, cc:cc + w + 1], kernel[a::2, cc::2])
+                         for cc in (0, 1)] for a in (0, 1)])
+  products = _tap_products(x_BHWC, kernel)  # Tap (i, j) is products[4 * i + j].
+  return _interleave([[
+      sum(_shift(products[4 * (2 * t + a) + 2 * u + cc], a + t - 1, cc + u - 1)
+          for t in (0, 1) for u in (0, 1))
+      for cc in (0, 1)] for a in (0, 1)])
 
 
 class Conv4x4(nn.Module):
@@ -49,22 +150,14 @@ class Conv4x4(nn.Module):
       y = jax.lax.conv_general_dilated(x_BHWC, kernel, (s, s), ((1, 1), (1, 1)),
                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
     else:
-      xp = jnp.pad(x_BHWC, ((0, 0), (1, 1), (1, 1), (0, 0)))
-      out_h, out_w = (xp.shape[1] - 4) // s + 1, (xp.shape[2] - 4) // s + 1
-      patches = _taps(xp, [(i, j) for i in range(4) for j in range(4)], s, out_h, out_w)
-      y = patches @ kernel.reshape(-1, self.features)  # Taps (i, j, c) in kernel order.
+      y = conv4x4_matmul(x_BHWC, kernel, s)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,))
     return y
 
 
 class ConvTranspose4x4(nn.Module):
-  """4x4 stride-2 transposed convolution that doubles H and W (torch's k=4, s=2, p=1).
-
-  The "matmul" form is sub-pixel: output pixel (2m + a, 2n + b) only sees the 2x2 input
-  window at rows m - 1 + a .. m + a (cols likewise) through kernel taps (2t + a, 2u + b),
-  so each of the four output phases is one 2x2 patch matmul, then the phases interleave.
-  """
+  """4x4 stride-2 transposed convolution that doubles H and W (torch's k=4, s=2, p=1)."""
   features: int
   use_bias: bool = True
   impl: str = "auto"
@@ -73,20 +166,11 @@ class ConvTranspose4x4(nn.Module):
   def __call__(self, x_BHWC: jax.Array) -> jax.Array:
     kernel = self.param("kernel", nn.initializers.lecun_normal(),
                         (4, 4, x_BHWC.shape[-1], self.features))
-    b, h, w, _ = x_BHWC.shape
     if resolve_impl(self.impl) == "xla":
       y = jax.lax.conv_transpose(x_BHWC, kernel, (2, 2), ((2, 2), (2, 2)),
                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
     else:
-      xp = jnp.pad(x_BHWC, ((0, 0), (1, 1), (1, 1), (0, 0)))
-      phases = []
-      for a in (0, 1):
-        for c in (0, 1):
-          patches = _taps(xp, [(a + t, c + u) for t in (0, 1) for u in (0, 1)], 1, h, w)
-          taps = kernel[a::2, c::2].reshape(-1, self.features)  # Taps (2t + a, 2u + c).
-          phases.append(patches @ taps)
-      y = jnp.stack(phases, axis=3).reshape(b, h, w, 2, 2, self.features)
-      y = y.transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, self.features)
+      y = conv_transpose4x4_matmul(x_BHWC, kernel)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,))
     return y

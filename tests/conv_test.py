@@ -8,26 +8,54 @@ from colorize import conv
 from colorize import models
 
 
+# (strides, size, in channels, out channels): each matmul form of each layer is exercised,
+# see test_cases_cover_both_matmul_forms.
+_CONV_CASES = [(2, 8, 3, 5), (2, 2, 3, 5), (2, 8, 1, 16), (1, 5, 3, 5), (1, 5, 8, 1)]
+_TRANSPOSE_CASES = [(1, 3, 5), (7, 3, 5), (1, 8, 3), (2, 8, 3), (7, 8, 3)]
+
+
+def _conv_form(strides, size, c, o):
+  """The form conv4x4_matmul's 'VALID' conv takes (after space-to-depth for stride 2)."""
+  if strides == 1:
+    return conv.matmul_form((size + 2) ** 2, (size - 1) ** 2, c, o)
+  return conv.matmul_form((size // 2 + 1) ** 2, (size // 2) ** 2, 4 * c, o)
+
+
+def test_cases_cover_both_matmul_forms():
+  for strides in (1, 2):
+    assert {_conv_form(*case) for case in _CONV_CASES if case[0] == strides} == {
+        "im2col", "shift_add"}
+  assert {conv.matmul_form(s * s, s * s, c, o) for s, c, o in _TRANSPOSE_CASES} == {
+      "im2col", "shift_add"}
+
+
 @pytest.mark.parametrize("impl", ["xla", "matmul"])
-@pytest.mark.parametrize("strides,size", [(2, 8), (2, 2), (1, 5)])
-def test_conv_matches_flax_conv(impl, strides, size):
-  x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
-  layer = conv.Conv4x4(5, strides=strides, impl=impl)
+@pytest.mark.parametrize("strides,size,c,o", _CONV_CASES)
+def test_conv_matches_flax_conv(impl, strides, size, c, o):
+  x = jax.random.normal(jax.random.key(0), (2, size, size, c))
+  layer = conv.Conv4x4(o, strides=strides, impl=impl)
   params = layer.init(jax.random.key(1), x)
-  stock = nn.Conv(5, (4, 4), strides=strides, padding=((1, 1), (1, 1)))
+  stock = nn.Conv(o, (4, 4), strides=strides, padding=((1, 1), (1, 1)))
   np.testing.assert_allclose(layer.apply(params, x), stock.apply(params, x), atol=2e-6)
+  # And the input gradient (the backward pass is where the forms differ most).
+  r = jax.random.normal(jax.random.key(2), stock.apply(params, x).shape)
+  grad = lambda f: jax.grad(lambda x: (f(params, x) * r).sum())(x)
+  np.testing.assert_allclose(grad(layer.apply), grad(stock.apply), atol=1e-5)
 
 
 @pytest.mark.parametrize("impl", ["xla", "matmul"])
-@pytest.mark.parametrize("size", [1, 2, 7])
-def test_conv_transpose_matches_flax_conv_transpose(impl, size):
-  x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
-  layer = conv.ConvTranspose4x4(5, impl=impl)
+@pytest.mark.parametrize("size,c,o", _TRANSPOSE_CASES)
+def test_conv_transpose_matches_flax_conv_transpose(impl, size, c, o):
+  x = jax.random.normal(jax.random.key(0), (2, size, size, c))
+  layer = conv.ConvTranspose4x4(o, impl=impl)
   params = layer.init(jax.random.key(1), x)
-  stock = nn.ConvTranspose(5, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
+  stock = nn.ConvTranspose(o, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
   y = layer.apply(params, x)
-  assert y.shape == (2, 2 * size, 2 * size, 5)
+  assert y.shape == (2, 2 * size, 2 * size, o)
   np.testing.assert_allclose(y, stock.apply(params, x), atol=2e-6)
+  r = jax.random.normal(jax.random.key(2), y.shape)
+  grad = lambda f: jax.grad(lambda x: (f(params, x) * r).sum())(x)
+  np.testing.assert_allclose(grad(layer.apply), grad(stock.apply), atol=1e-5)
 
 
 def test_gradients_agree_between_impls():
