@@ -19,7 +19,8 @@ the same FLOPs:
 Their cost is memory traffic, mostly in the backward pass, where im2col scatters kh*kw window
 gradients back into its input. `matmul_form` picks the form with the smaller intermediate:
 im2col where channels are many and pixels few (the U-Net's inner layers), shift-add where
-pixels are many or outputs few (its outer layers and the transposed convs).
+pixels are many or outputs few (its outer layers and the transposed convs). At the 1x1
+bottleneck only the four centre taps see data, so those layers are one plain matmul.
 """
 import flax.linen as nn
 import jax
@@ -103,10 +104,15 @@ def conv4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array, strides: int) -> jax.Ar
   Stride 2 becomes stride 1 after space-to-depth: padded row 2p + dy is row p, channel block
   dy, so the 4x4 stride-2 kernel is a 2x2 stride-1 kernel over 4x the channels.
   """
+  b, h, w, c = x_BHWC.shape
+  o = kernel.shape[-1]
+  if strides == 2 and h == w == 2:
+    # A 1x1 output (the U-Net's bottleneck) sees x through the four centre taps only; the
+    # other twelve see padding, so a quarter of the FLOPs and no patches.
+    return (x_BHWC.reshape(b, 4 * c) @ kernel[1:3, 1:3].reshape(4 * c, o)).reshape(b, 1, 1, o)
   xp = _pad1(x_BHWC)
   if strides == 1:
     return _valid_conv(xp, kernel)
-  c, o = kernel.shape[2:]
   # kernel[2t + dy, 2u + dx, c] -> s2d_kernel[t, u, (dy, dx, c)].
   s2d_kernel = kernel.reshape(2, 2, 2, 2, c, o).transpose(0, 2, 1, 3, 4, 5)
   return _valid_conv(_space_to_depth(xp), s2d_kernel.reshape(2, 2, 4 * c, o))
@@ -123,6 +129,11 @@ def conv_transpose4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
   """
   b, h, w, c = x_BHWC.shape
   o = kernel.shape[-1]
+  if h == w == 1:
+    # Only tap (2 - a, 2 - c) of phase (a, c) sees x; the other twelve see padding.
+    x = x_BHWC.reshape(b, c)
+    taps = [x @ kernel[2 - a, 2 - cc] for a in (0, 1) for cc in (0, 1)]
+    return jnp.stack(taps, axis=1).reshape(b, 2, 2, o)
   if matmul_form(h * w, h * w, c, o) == "im2col":
     xp = _pad1(x_BHWC)
     return _interleave([[_valid_conv(xp[:, a:a + h + 1, cc:cc + w + 1], kernel[a::2, cc::2])
