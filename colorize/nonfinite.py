@@ -69,7 +69,7 @@ def guarded_iteration(state: train_step.TrainState, images: jax.Array, key: jax.
 
 
 def jit_guarded_iteration(hp: train_step.StepConfig, mode: str):
-  """`guarded_iteration` compiled like `train_step.jit_train_iteration` (state donated).
+  """`guarded_iteration` compiled like `train_step.jit_train_iteration`.
 
   Args:
     hp: loss hyperparameters.
@@ -81,7 +81,7 @@ def jit_guarded_iteration(hp: train_step.StepConfig, mode: str):
   if mode not in MODES:
     raise ValueError(f"on_nonfinite={mode!r}; expected one of {MODES}")
   return jax.jit(functools.partial(guarded_iteration, hp=hp, skip=mode == "skip"),
-                 donate_argnums=0)
+                 donate_argnums=train_step.donated_state())
 
 
 _jit_state_flags = jax.jit(_state_flags)

@@ -3,9 +3,9 @@
 Validate the config and open the data, check the workdir, build the mesh, init the state
 abstractly, restore the newest readable checkpoint or init, then train: each iteration is
 `train_step.train_iteration` (guarded against NaN/Inf by `nonfinite`) compiled with jit over
-all devices (batch sharded on "data", state replicated and donated). Along the way: metrics to
-TensorBoard and metrics.jsonl, evaluation on a fixed subset of the eval split, sample grids,
-checkpoints, and at the end the loss curves. SIGTERM saves the current step and returns early
+all devices (batch sharded on "data", state replicated; donated on GPU/TPU). Along the way:
+metrics to TensorBoard and metrics.jsonl, evaluation on a fixed subset of the eval split,
+sample grids, checkpoints, and at the end the loss curves. SIGTERM saves the current step and returns early
 (`preemption`). The README's "Resuming and preemption" section states the guarantees.
 """
 import functools

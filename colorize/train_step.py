@@ -304,8 +304,18 @@ def colorize(state: TrainState, images: jax.Array, color_space: str) -> jax.Arra
   return color.decode(cond, state.generator.apply(variables, cond, train=False), color_space)
 
 
+def donated_state() -> tuple[int, ...]:
+  """`donate_argnums` for the step functions: the state (argument 0) except on CPU.
+
+  Donating lets GPU/TPU update the state in place, saving a copy of it in device memory. On
+  XLA:CPU (jax 0.10.2) it instead adds copies of Adam's first moments to every step (+10%
+  per full-size iteration at batch 64, scripts/benchmark.py), and host memory is plentiful.
+  """
+  return () if jax.default_backend() == "cpu" else (0,)
+
+
 def jit_train_iteration(hp: StepConfig):
-  """`train_iteration` compiled for the trainer, with the state donated.
+  """`train_iteration` compiled for the trainer (state donated where `donated_state` says).
 
   Shardings come from the committed inputs (state replicated on the mesh, batch sharded on
   "data"; jit keeps them for the outputs). They are deliberately not repeated as
@@ -313,4 +323,4 @@ def jit_train_iteration(hp: StepConfig):
   slower (0.33 s -> 2.5-5 s per full-size iteration), while committed inputs compile to the
   same partitioned program on GPU/TPU.
   """
-  return jax.jit(functools.partial(train_iteration, hp=hp), donate_argnums=0)
+  return jax.jit(functools.partial(train_iteration, hp=hp), donate_argnums=donated_state())
