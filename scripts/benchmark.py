@@ -101,6 +101,7 @@ def bench_jax(config, batch: int) -> dict:
   guarded = functools.partial(nonfinite.guarded_iteration, hp=hp,
                               skip=config.on_nonfinite == "skip")
   iteration, iter_compile = _compile(guarded, state, images, key)
+  jax.clear_caches()  # Else the in-memory cache answers, as it would not in a new process.
   _, iter_compile_warm = _compile(guarded, state, images, key)
   holder = {"state": state}
 
