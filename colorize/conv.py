@@ -11,15 +11,14 @@ Conv), so checkpoints move between them, and both compute exactly what `nn.Conv(
 strides, padding=((1, 1), (1, 1)))` and `nn.ConvTranspose(k, (4, 4), strides=(2, 2),
 padding=((2, 2), (2, 2)))` compute (tests/conv_test.py) — torch's k=4, p=1 layers.
 
-Every "matmul" layer reduces to a stride-1 'VALID' convolution, done in one of two forms with
-the same FLOPs:
+Every "matmul" layer reduces to a stride-1 'VALID' convolution, done in one of two forms:
   im2col     concatenate the kh*kw shifted windows of the input, then one matmul;
   shift-add  one matmul of every input pixel with all kh*kw taps, then sum the shifted
-             windows of those products.
-Their cost is memory traffic, mostly in the backward pass, where im2col scatters kh*kw window
-gradients back into its input. `matmul_form` picks the form with the smaller intermediate:
-im2col where channels are many and pixels few (the U-Net's inner layers), shift-add where
-pixels are many or outputs few (its outer layers and the transposed convs). At the 1x1
+             windows of those products (a few more FLOPs: border pixels meet every tap).
+Their cost is mostly memory traffic, in the backward pass above all, where im2col scatters
+kh*kw window gradients back into its input. `matmul_form` picks by intermediate size: im2col
+where channels are many and pixels few (the U-Net's inner layers), shift-add where pixels are
+many or outputs few (its outer layers and the transposed convs). At the 1x1
 bottleneck only the four centre taps see data, so those layers are one plain matmul.
 """
 import flax.linen as nn
@@ -37,12 +36,15 @@ def resolve_impl(impl: str) -> str:
 
 
 def matmul_form(in_pixels: int, out_pixels: int, in_channels: int, out_channels: int) -> str:
-  """"im2col" or "shift_add": the form whose intermediate tensor is smaller (ties: im2col).
+  """"im2col" or "shift_add" for a 'VALID' convolution of these sizes.
 
   im2col materialises out_pixels x (taps * in_channels); shift-add in_pixels x (taps *
-  out_channels). Both have the same number of taps, so it cancels.
+  out_channels) and does in_pixels / out_pixels times the FLOPs (it multiplies border pixels
+  with taps whose products fall outside). Weighing shift-add's intermediate by that factor
+  picked the faster form for every layer of the seed model on a 2-core CPU
+  (scripts/benchmark.py; ties go to im2col).
   """
-  if out_pixels * in_channels <= in_pixels * out_channels:
+  if out_pixels * out_pixels * in_channels <= in_pixels * in_pixels * out_channels:
     return "im2col"
   return "shift_add"
 
