@@ -31,8 +31,9 @@ class SetMetric(Protocol):
   outputs and references in `update`, accumulate the pool features' means and covariances,
   and return {"fid": Frechet distance} from `result`; LPIPS would add up per-pair distances
   of AlexNet/VGG features. Pass instances to `evaluate_arrays(extra_metrics=...)`, or add a
-  factory to `colorize.evaluate.EXTRA_METRICS` so the command computes them for every run and baseline (their
-  keys become table columns). Neither is implemented: this project ships no such weights.
+  factory to `colorize.evaluate.EXTRA_METRICS` so the command computes them for every run and
+  baseline (their keys become table columns). Neither is implemented: this project ships no
+  such weights.
   """
 
   def update(self, outputs_BHW3: np.ndarray, references_BHW3: np.ndarray) -> None:
