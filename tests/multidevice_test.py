@@ -35,10 +35,10 @@ _CHILD = textwrap.dedent(r'''
     return train_step.StepConfig.from_config(config), state, images
 
   def run_jit(hp, state, images, num_devices):
-    """The trainer's path: state replicated, batch sharded on "data", state donated."""
+    """The trainer's path: state replicated, batch sharded on "data" (donated off CPU)."""
     mesh = Mesh(np.array(jax.devices()[:num_devices]), ("data",))
     replicated = NamedSharding(mesh, P())
-    # From host copies: the step donates its state, which must not be `state`'s buffers.
+    # From host copies: where the step donates its state, it must not be `state`'s buffers.
     state = jax.device_put(state, replicated)
     images = jax.device_put(images, NamedSharding(mesh, P(None, "data")))
     key = jax.device_put(jax.random.key(0), replicated)
