@@ -47,6 +47,7 @@ from colorize import train_step
 from colorize.errors import UserError
 
 TORCH_REFERENCE = os.path.join(os.path.dirname(REPO), "shared", "bench", "torch_reference.py")
+REFERENCE_PARAMS = {"g_params": 16_655_554, "d_params": 663_745}  # Its G and D at 32x32.
 
 config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=False)
 flags.DEFINE_list("batch", ["16", "64"], "Global batch sizes to measure.")
@@ -76,6 +77,10 @@ def _compile(fn, *args) -> tuple[object, float]:
   return compiled, time.perf_counter() - t0
 
 
+def _count(params) -> int:
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
 def _ms(times: list[float]) -> dict[str, float]:
   return {"median": round(1e3 * statistics.median(times), 2),
           "min": round(1e3 * min(times), 2), "max": round(1e3 * max(times), 2)}
@@ -89,6 +94,10 @@ def bench_jax(config, batch: int) -> dict:
   k = input_pipeline.batches_per_step(config)
   key = jax.random.key(0)
   state = jax.jit(functools.partial(train_step.create_train_state, config))(key)
+  params = {"g_params": _count(state.gen_params), "d_params": _count(state.critic_params)}
+  if FLAGS.compare_torch and params != REFERENCE_PARAMS:
+    raise UserError(f"--compare_torch needs the reference's model {REFERENCE_PARAMS}; "
+                    f"this config builds {params}: use --config=configs/cifar10.py")
   s = config.image_size
   images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (k, batch, s, s, 3), np.uint8))
 
@@ -117,6 +126,7 @@ def bench_jax(config, batch: int) -> dict:
   record = {
       "framework": "jax", "version": jax.__version__, "backend": jax.default_backend(),
       "device": str(jax.devices()[0].device_kind), "batch": batch, "n_critic": config.n_critic,
+      **params,
       "conv_impl": config.model.conv_impl, "on_nonfinite": config.on_nonfinite,
       "compile_s": round(iter_compile, 2), "compile_cached_s": round(iter_compile_warm, 3),
       "critic_compile_s": round(critic_compile, 2),
