@@ -1,4 +1,4 @@
-r"""Quickstart: a small colorizer trained on generated images, offline, in a few minutes on CPU.
+r"""Quickstart: a small colorizer trained on generated images, offline, in about a minute on CPU.
 
     python -m colorize.main --config=configs/quickstart.py --workdir=runs/quickstart
 
