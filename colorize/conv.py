@@ -147,6 +147,16 @@ def conv_transpose4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
       for cc in (0, 1)] for a in (0, 1)])
 
 
+def _with_params(module: nn.Module, x_BHWC: jax.Array, conv) -> jax.Array:
+  """conv(x, kernel) + bias, declaring flax Conv's params: "kernel" [4, 4, in, out], "bias"."""
+  kernel = module.param("kernel", nn.initializers.lecun_normal(),
+                        (4, 4, x_BHWC.shape[-1], module.features))
+  y = conv(x_BHWC, kernel)
+  if module.use_bias:
+    y = y + module.param("bias", nn.initializers.zeros_init(), (module.features,))
+  return y
+
+
 class Conv4x4(nn.Module):
   """4x4 convolution with padding 1 (torch's Conv2d(k=4, p=1)), stride 1 or 2."""
   features: int
@@ -156,17 +166,11 @@ class Conv4x4(nn.Module):
 
   @nn.compact
   def __call__(self, x_BHWC: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (4, 4, x_BHWC.shape[-1], self.features))
     s = self.strides
     if resolve_impl(self.impl) == "xla":
-      y = jax.lax.conv_general_dilated(x_BHWC, kernel, (s, s), ((1, 1), (1, 1)),
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    else:
-      y = conv4x4_matmul(x_BHWC, kernel, s)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    return y
+      return _with_params(self, x_BHWC, lambda x, k: jax.lax.conv_general_dilated(
+          x, k, (s, s), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    return _with_params(self, x_BHWC, lambda x, k: conv4x4_matmul(x, k, s))
 
 
 class ConvTranspose4x4(nn.Module):
@@ -177,13 +181,7 @@ class ConvTranspose4x4(nn.Module):
 
   @nn.compact
   def __call__(self, x_BHWC: jax.Array) -> jax.Array:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (4, 4, x_BHWC.shape[-1], self.features))
     if resolve_impl(self.impl) == "xla":
-      y = jax.lax.conv_transpose(x_BHWC, kernel, (2, 2), ((2, 2), (2, 2)),
-                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    else:
-      y = conv_transpose4x4_matmul(x_BHWC, kernel)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,))
-    return y
+      return _with_params(self, x_BHWC, lambda x, k: jax.lax.conv_transpose(
+          x, k, (2, 2), ((2, 2), (2, 2)), dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    return _with_params(self, x_BHWC, conv_transpose4x4_matmul)
