@@ -9,18 +9,12 @@ import tensorflow_datasets as tfds
 
 from colorize import input_pipeline
 from colorize.errors import UserError
-from configs import test as test_config
+from tests import helpers
 
 CIFAR_SUBSET = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                             "cifar10_subset", "tfds")
 needs_cifar_subset = pytest.mark.skipif(not os.path.isdir(CIFAR_SUBSET),
                                         reason=f"offline CIFAR-10 subset not at {CIFAR_SUBSET}")
-
-
-def _config(**overrides):
-  config = test_config.get_config()
-  config.update(overrides)
-  return config
 
 
 def _batches(config, start_step=0, num_steps=4, **kwargs):
@@ -39,35 +33,35 @@ def _solid(path, mode, size, colour, **save_kwargs):
 
 
 def test_shapes_and_dtypes():
-  config = _config(n_critic=2)
+  config = helpers.config(n_critic=2)
   batches = _batches(config)
   assert len(batches) == 4
   for batch in batches:
     assert batch.shape == (2, 8, 8, 8, 3) and batch.dtype == np.uint8
   assert input_pipeline.num_train_examples(config) == 4096
   assert input_pipeline.steps_per_epoch(config) == 4096 // 16
-  assert input_pipeline.steps_per_epoch(_config(batch_size=8192)) == 1
+  assert input_pipeline.steps_per_epoch(helpers.config(batch_size=8192)) == 1
   images = input_pipeline.eval_images(config, 16)
   assert images.shape == (16, 8, 8, 3) and images.dtype == np.uint8
   assert input_pipeline.eval_images(config, 10_000).shape == (256, 8, 8, 3)
-  assert input_pipeline.eval_images(_config(image_size=48), 2).shape == (2, 48, 48, 3)
+  assert input_pipeline.eval_images(helpers.config(image_size=48), 2).shape == (2, 48, 48, 3)
 
 
 def test_same_seed_same_batches_other_seed_other_batches():
-  first = _batches(_config(seed=3))
-  np.testing.assert_array_equal(first, _batches(_config(seed=3, data_threads=4)))
-  assert not np.array_equal(first, _batches(_config(seed=4)))
+  first = _batches(helpers.config(seed=3))
+  np.testing.assert_array_equal(first, _batches(helpers.config(seed=3, data_threads=4)))
+  assert not np.array_equal(first, _batches(helpers.config(seed=4)))
 
 
 def test_eval_images_are_deterministic_and_in_order():
-  config = _config()
+  config = helpers.config()
   images = input_pipeline.eval_images(config, 8)
   np.testing.assert_array_equal(images, input_pipeline.eval_images(config, 8))
   np.testing.assert_array_equal(images[:3], input_pipeline.eval_images(config, 3))
 
 
 def test_resume_yields_the_tail():
-  config = _config(n_critic=2)
+  config = helpers.config(n_critic=2)
   everything = _batches(config, num_steps=6)
   np.testing.assert_array_equal(_batches(config, start_step=4, num_steps=6), everything[4:])
   # The order is a function of the step alone, not of how many steps were asked for.
@@ -75,7 +69,7 @@ def test_resume_yields_the_tail():
 
 
 def test_each_epoch_is_a_new_permutation():
-  config = _config(batch_size=512, eval_split="train")  # 8 steps an epoch.
+  config = helpers.config(batch_size=512, eval_split="train")  # 8 steps an epoch.
   source = input_pipeline.eval_images(config, 4096)
   keys = sorted(_key(image) for image in source)
   batches = np.concatenate(_batches(config, num_steps=16)).reshape(2, 4096, 8, 8, 3)
@@ -86,7 +80,7 @@ def test_each_epoch_is_a_new_permutation():
 
 @pytest.mark.parametrize("process_count", [2, 4])
 def test_process_shards_concatenate_to_the_global_batch(process_count):
-  config = _config(n_critic=2)
+  config = helpers.config(n_critic=2)
   expected = _batches(config, start_step=1, num_steps=4)
   shards = [_batches(config, start_step=1, num_steps=4, process_index=i,
                      process_count=process_count) for i in range(process_count)]
@@ -96,11 +90,11 @@ def test_process_shards_concatenate_to_the_global_batch(process_count):
 
 def test_batch_size_must_divide_by_process_count():
   with pytest.raises(UserError, match="batch_size"):
-    _batches(_config(), process_count=3)
+    _batches(helpers.config(), process_count=3)
 
 
 def test_flips_about_half_the_images():
-  config = _config(eval_split="train")
+  config = helpers.config(eval_split="train")
   source = {image.tobytes(): True for image in input_pipeline.eval_images(config, 4096)}
   images = np.concatenate(_batches(config, num_steps=32)).reshape(-1, 8, 8, 3)
   flipped = [image.tobytes() not in source for image in images]
@@ -109,7 +103,7 @@ def test_flips_about_half_the_images():
 
 
 def test_shapes_colour_follows_the_scene():
-  images = input_pipeline.eval_images(_config(image_size=32), 64)
+  images = input_pipeline.eval_images(helpers.config(image_size=32), 64)
   # Medians over images and columns, so the shapes in some images do not count.
   top, bottom = np.median(images[:, 0], (0, 1)), np.median(images[:, -1], (0, 1))
   assert top[2] > top[1] > top[0]  # Blue sky.
@@ -133,7 +127,7 @@ def test_folder_decodes_modes_sizes_and_nesting(tmp_path):
     _solid(tmp_path / name, mode, size, colour)
     expected[tmp_path / name] = rgb
   (tmp_path / "notes.txt").write_text("not an image, and not an image extension")
-  config = _config(dataset=f"folder:{tmp_path}")
+  config = helpers.config(dataset=f"folder:{tmp_path}")
   images = input_pipeline.eval_images(config, 100)  # < 10 files: eval uses all of them.
   order = sorted(expected, key=str)
   assert images.shape == (len(order), 8, 8, 3)
@@ -150,7 +144,7 @@ def test_folder_applies_exif_orientation(tmp_path):
   exif = Image.Exif()
   exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise for display.
   Image.fromarray(image).save(tmp_path / "rotated.png", exif=exif)
-  shown = input_pipeline.eval_images(_config(dataset=f"folder:{tmp_path}"), 1)[0]
+  shown = input_pipeline.eval_images(helpers.config(dataset=f"folder:{tmp_path}"), 1)[0]
   # Upright it is 8 wide and 16 high, red on top: the center crop is half red, half blue.
   assert shown[:4, :, 0].min() == 255 and shown[4:, :, 2].min() == 255
 
@@ -158,7 +152,7 @@ def test_folder_applies_exif_orientation(tmp_path):
 def test_folder_split_rule(tmp_path):
   for i in range(25):
     _solid(tmp_path / f"{i:02d}.png", "L", (8, 8), i * 10)
-  config = _config(dataset=f"folder:{tmp_path}")
+  config = helpers.config(dataset=f"folder:{tmp_path}")
   assert input_pipeline.num_train_examples(config) == 22
   np.testing.assert_array_equal(input_pipeline.eval_images(config, 100)[:, 0, 0, 0],
                                 [0, 100, 200])
@@ -177,7 +171,7 @@ def test_folder_skips_broken_files(tmp_path, caplog):
   files = sorted(str(p) for p in tmp_path.iterdir())
   assert all(files.index(str(tmp_path / name)) % 10 for name in bad)  # All in the train split.
 
-  config = _config(dataset=f"folder:{tmp_path}", data_threads=2)
+  config = helpers.config(dataset=f"folder:{tmp_path}", data_threads=2)
   batches = _batches(config, num_steps=8)  # 64 images from 13 files: every file is read.
   assert all(batch.shape == (1, 8, 8, 8, 3) for batch in batches)
   reds = set(np.concatenate(batches)[..., 0, 0, 0].ravel().tolist())
@@ -191,23 +185,23 @@ def test_folder_where_nothing_decodes(tmp_path):
   (tmp_path / "empty.png").write_bytes(b"")
   (tmp_path / "text.jpg").write_text("hello")
   with pytest.raises(UserError, match="none of the 2 image files"):
-    input_pipeline.eval_images(_config(dataset=f"folder:{tmp_path}"), 1)
+    input_pipeline.eval_images(helpers.config(dataset=f"folder:{tmp_path}"), 1)
 
 
 def test_missing_folder(tmp_path):
   missing = tmp_path / "nowhere"
   with pytest.raises(UserError, match=str(missing)):
-    input_pipeline.num_train_examples(_config(dataset=f"folder:{missing}"))
+    input_pipeline.num_train_examples(helpers.config(dataset=f"folder:{missing}"))
 
 
 def test_shapes_has_no_other_splits():
   with pytest.raises(UserError, match="validation"):
-    input_pipeline.eval_images(_config(eval_split="validation"), 1)
+    input_pipeline.eval_images(helpers.config(eval_split="validation"), 1)
 
 
 @needs_cifar_subset
 def test_tfds_cifar_subset():
-  config = _config(dataset="cifar10", data_dir=CIFAR_SUBSET, image_size=32, batch_size=16)
+  config = helpers.config(dataset="cifar10", data_dir=CIFAR_SUBSET, image_size=32, batch_size=16)
   assert input_pipeline.num_train_examples(config) == 5085
   batches = _batches(config, num_steps=2)
   assert [b.shape for b in batches] == [(1, 16, 32, 32, 3)] * 2
@@ -220,7 +214,7 @@ def test_tfds_cifar_subset():
 
 def test_tfds_mock_data(tmp_path):
   for name, channels in [("cifar10", 3), ("mnist", 1)]:
-    config = _config(dataset=name, data_dir=str(tmp_path))
+    config = helpers.config(dataset=name, data_dir=str(tmp_path))
     with tfds.testing.mock_data(num_examples=20):
       assert _batches(config, num_steps=2)[0].shape == (1, 8, 8, 8, 3)
       images = input_pipeline.eval_images(config, 5)
@@ -237,11 +231,11 @@ def test_tfds_not_prepared_and_no_network_fails_fast(tmp_path, monkeypatch):
   monkeypatch.delenv("no_proxy", raising=False)
   start = time.monotonic()
   with pytest.raises(UserError, match="data_dir") as error:
-    input_pipeline.num_train_examples(_config(dataset="cifar10", data_dir=str(tmp_path)))
+    input_pipeline.num_train_examples(helpers.config(dataset="cifar10", data_dir=str(tmp_path)))
   assert time.monotonic() - start < 20
   assert str(tmp_path) in str(error.value) and "\n" not in str(error.value)
 
 
 def test_unknown_tfds_name():
   with pytest.raises(UserError, match="config.dataset='no_such_dataset'.*folder:"):
-    input_pipeline.num_train_examples(_config(dataset="no_such_dataset"))
+    input_pipeline.num_train_examples(helpers.config(dataset="no_such_dataset"))

@@ -19,21 +19,11 @@ from colorize import train
 from colorize import train_step
 from colorize import workdir as workdir_lib
 from colorize.errors import UserError
-from configs import test as test_config
+from tests import helpers
 
 # Restoring a damaged checkpoint leaves Orbax's failed read tasks to the garbage collector,
 # which reports each as an unraisable exception: expected here, and not the code under test.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
-
-def _config(**overrides):
-  config = test_config.get_config()
-  config.update(overrides)
-  return config
-
-
-def _jsonl(workdir):
-  return [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
 def _steps(workdir):
@@ -42,7 +32,7 @@ def _steps(workdir):
 
 def _restore(workdir, step, config=None):
   abstract = jax.eval_shape(functools.partial(train_step.create_train_state,
-                                              config or _config()), jax.random.key(0))
+                                              config or helpers.config()), jax.random.key(0))
   manager = ocp.CheckpointManager((workdir / "checkpoints").resolve())
   return manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
@@ -79,7 +69,7 @@ def nan_at_step_3(monkeypatch):
 def test_nan_only_in_the_parameters_stops_naming_them(tmp_path, nan_at_step_3):
   # Every loss is finite, but the update was not (as with a NaN gradient): still caught.
   nan_at_step_3(in_metrics=False)
-  config = _config(num_train_steps=4, log_every_steps=1, checkpoint_every_steps=1)
+  config = helpers.config(num_train_steps=4, log_every_steps=1, checkpoint_every_steps=1)
   with pytest.raises(FloatingPointError, match=r"non-finite gen_params \(a parameter or "
                      r"optimizer moment: a NaN/Inf gradient\) at step 3; .* checkpoint is "
                      r"step 2"):
@@ -90,7 +80,7 @@ def test_nan_only_in_the_parameters_stops_naming_them(tmp_path, nan_at_step_3):
 
 def test_skip_drops_the_bad_step_keeps_the_state_and_counts_it(tmp_path, nan_at_step_3):
   nan_at_step_3(in_metrics=True)
-  config = _config(num_train_steps=4, log_every_steps=1, checkpoint_every_steps=1,
+  config = helpers.config(num_train_steps=4, log_every_steps=1, checkpoint_every_steps=1,
                    on_nonfinite="skip")
   train.train_and_evaluate(config, str(tmp_path))
   after_2, after_3 = _restore(tmp_path, 2), _restore(tmp_path, 3)
@@ -98,7 +88,7 @@ def test_skip_drops_the_bad_step_keeps_the_state_and_counts_it(tmp_path, nan_at_
   assert int(after_3.step) == 3
   assert _equal(after_3.replace(step=after_2.step), after_2)
   assert all(_finite(_restore(tmp_path, step)) for step in _steps(tmp_path))
-  rows = [r for r in _jsonl(tmp_path) if "skipped_steps" in r]
+  rows = [r for r in helpers.jsonl(tmp_path) if "skipped_steps" in r]
   assert [(r["step"], r["skipped_steps"]) for r in rows] == [(1, 0), (2, 0), (3, 1), (4, 0)]
   assert "l1" not in rows[2]  # No step of that window was kept: no mean to log.
   assert all(np.isfinite(v) for r in rows for v in r.values())
@@ -109,16 +99,16 @@ def test_skip_drops_the_bad_step_keeps_the_state_and_counts_it(tmp_path, nan_at_
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
 def test_skip_survives_a_critic_that_blows_up(tmp_path):
   # A real divergence, not a hook: from step 2 every update is non-finite and dropped.
-  config = _config(num_train_steps=4, log_every_steps=1, on_nonfinite="skip")
+  config = helpers.config(num_train_steps=4, log_every_steps=1, on_nonfinite="skip")
   config.optimizer.generator_lr = config.optimizer.critic_lr = 1e6
   train.train_and_evaluate(config, str(tmp_path))
-  assert sum(r.get("skipped_steps", 0) for r in _jsonl(tmp_path)) == 3
+  assert sum(r.get("skipped_steps", 0) for r in helpers.jsonl(tmp_path)) == 3
   assert _finite(_restore(tmp_path, 4, config))
 
 
 def _run_then_damage(tmp_path, damage):
   """A 4-step run (checkpoints 2 and 4) whose step 4 is then damaged; returns its state."""
-  state = train.train_and_evaluate(_config(), str(tmp_path))
+  state = train.train_and_evaluate(helpers.config(), str(tmp_path))
   damage(tmp_path / "checkpoints" / "4")
   return state
 
@@ -140,7 +130,7 @@ def _remove_metadata(step_dir):
 @pytest.mark.parametrize("damage", [_truncate_data, _remove_data, _remove_metadata])
 def test_unreadable_newest_checkpoint_falls_back_to_the_previous(tmp_path, damage, caplog):
   straight = _run_then_damage(tmp_path, damage)
-  resumed = train.train_and_evaluate(_config(), str(tmp_path))
+  resumed = train.train_and_evaluate(helpers.config(), str(tmp_path))
   assert "Checkpoint step 4 in" in caplog.text and "cannot be restored" in caplog.text
   assert "Resumed from step 2 instead of step 4" in caplog.text
   # Steps 3 and 4 were trained again, to the same result; the damaged step was set aside.
@@ -154,24 +144,24 @@ def test_no_restorable_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
   _remove_metadata(tmp_path / "checkpoints" / "2")
   with pytest.raises(UserError, match=r"no checkpoint in .* can be restored \(step 4: .*; "
                                       r"step 2: .*\); move the directory away"):
-    train.train_and_evaluate(_config(), str(tmp_path))
+    train.train_and_evaluate(helpers.config(), str(tmp_path))
   assert _steps(tmp_path) == [2, 4] and not (tmp_path / "damaged_checkpoints").exists()
 
 
 def test_a_save_cut_short_is_never_restored_and_is_removed(tmp_path):
-  straight = train.train_and_evaluate(_config(), str(tmp_path))
+  straight = train.train_and_evaluate(helpers.config(), str(tmp_path))
   # What a kill in the middle of writing step 6 leaves: a partial temporary directory.
   partial = tmp_path / "checkpoints" / "6.orbax-checkpoint-tmp"
   shutil.copytree(tmp_path / "checkpoints" / "4", partial)
   _truncate_data(partial)
-  state = train.train_and_evaluate(_config(num_train_steps=6), str(tmp_path))
+  state = train.train_and_evaluate(helpers.config(num_train_steps=6), str(tmp_path))
   assert int(state.step) == 6 and not partial.exists() and _steps(tmp_path) == [2, 4, 6]
   assert _equal(_restore(tmp_path, 4), straight)
 
 
 def test_a_changed_model_or_data_is_refused_with_a_one_line_diff(tmp_path):
-  train.train_and_evaluate(_config(num_train_steps=2), str(tmp_path))
-  config = _config(num_train_steps=4, seed=1, batch_size=16)
+  train.train_and_evaluate(helpers.config(num_train_steps=2), str(tmp_path))
+  config = helpers.config(num_train_steps=4, seed=1, batch_size=16)
   config.model.width = 8
   with pytest.raises(UserError) as info:
     train.train_and_evaluate(config, str(tmp_path))
@@ -183,16 +173,16 @@ def test_a_changed_model_or_data_is_refused_with_a_one_line_diff(tmp_path):
 
 
 def test_allow_config_change_continues_and_records_the_new_config(tmp_path, caplog):
-  train.train_and_evaluate(_config(num_train_steps=2), str(tmp_path))
+  train.train_and_evaluate(helpers.config(num_train_steps=2), str(tmp_path))
   state = train.train_and_evaluate(
-      _config(num_train_steps=4, seed=1, allow_config_change=True), str(tmp_path))
+      helpers.config(num_train_steps=4, seed=1, allow_config_change=True), str(tmp_path))
   assert int(state.step) == 4 and "seed=0 -> 1; continuing anyway" in caplog.text
   assert json.loads((tmp_path / "config.json").read_text())["seed"] == 1
 
 
 def test_what_may_change_on_resume():
-  saved = json.loads(_config().to_json())
-  changed = _config(num_train_steps=100, log_every_steps=7, checkpoint_every_steps=9,
+  saved = json.loads(helpers.config().to_json())
+  changed = helpers.config(num_train_steps=100, log_every_steps=7, checkpoint_every_steps=9,
                     l1_weight=10.0, data_dir="/elsewhere", on_nonfinite="skip")
   changed.optimizer.critic_lr = 1e-5
   changed.model.conv_impl = "matmul"
@@ -200,7 +190,7 @@ def test_what_may_change_on_resume():
   for key, value in [("dataset", "cifar10"), ("image_size", 16), ("n_critic", 2),
                      ("loss", "lsgan"), ("color_space", "rgb"), ("ema_decay", 0.9)]:
     assert workdir_lib.run_defining_changes(
-        saved, json.loads(_config(**{key: value}).to_json()))[0].startswith(f"{key}=")
+        saved, json.loads(helpers.config(**{key: value}).to_json()))[0].startswith(f"{key}=")
 
 
 def test_an_unwritable_workdir_is_refused_at_start_up(tmp_path):
@@ -210,14 +200,14 @@ def test_an_unwritable_workdir_is_refused_at_start_up(tmp_path):
   workdir = tmp_path / "file" / "run"
   with pytest.raises(UserError, match=rf"^workdir {workdir} is not writable \(Not a "
                                       r"directory\); free some space"):
-    train.train_and_evaluate(_config(), str(workdir))
+    train.train_and_evaluate(helpers.config(), str(workdir))
 
 
 def test_a_disk_too_small_for_one_checkpoint_is_refused_at_start_up(tmp_path, monkeypatch):
   monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1, 1, 1000))
   with pytest.raises(UserError, match=r"has 0.0 MB free, and one checkpoint needs about "
                                       r"0.1 MB"):
-    train.train_and_evaluate(_config(), str(tmp_path))
+    train.train_and_evaluate(helpers.config(), str(tmp_path))
   assert not _steps(tmp_path)
 
 
@@ -230,7 +220,7 @@ def test_sigterm_handler_is_installed_only_while_training():
 
 
 def test_sigterm_during_start_up_stops_before_training(tmp_path, monkeypatch, caplog):
-  train.train_and_evaluate(_config(num_train_steps=2), str(tmp_path))
+  train.train_and_evaluate(helpers.config(num_train_steps=2), str(tmp_path))
   real = input_pipeline.train_batches
 
   def batches_then_sigterm(*args, **kwargs):  # As if the notice came while compiling.
@@ -238,6 +228,6 @@ def test_sigterm_during_start_up_stops_before_training(tmp_path, monkeypatch, ca
     return real(*args, **kwargs)
 
   monkeypatch.setattr(input_pipeline, "train_batches", batches_then_sigterm)
-  state = train.train_and_evaluate(_config(num_train_steps=4), str(tmp_path))
+  state = train.train_and_evaluate(helpers.config(num_train_steps=4), str(tmp_path))
   assert int(state.step) == 2 and _steps(tmp_path) == [2]
   assert "SIGTERM during start-up: stopping at step 2" in caplog.text

@@ -14,6 +14,7 @@ from colorize import color
 from colorize import input_pipeline
 from colorize import train_step
 from configs import test as test_config
+from tests import helpers
 
 # (name, config overrides). Together they cover every loss, both colour spaces, the EMA and
 # n_critic > 1 with four compilations instead of the full product (each costs seconds).
@@ -49,12 +50,6 @@ _GOLDEN = {
 }
 
 
-def _config(**overrides):
-  config = test_config.get_config()
-  config.update(overrides)
-  return config
-
-
 def _images(k: int, seed: int = 0) -> np.ndarray:
   """A fixed uint8 batch [K, B, H, W, 3] for the test config (B = 8, H = W = 8)."""
   config = test_config.get_config()
@@ -65,13 +60,13 @@ def _images(k: int, seed: int = 0) -> np.ndarray:
 @functools.cache
 def _initial_state(case: str) -> train_step.TrainState:
   # Eager init: its per-op compilations are shared between the cases, a jitted init's not.
-  config = _config(**_CASES[case])
+  config = helpers.config(**_CASES[case])
   return train_step.create_train_state(config, jax.random.key(config.seed))
 
 
 @functools.cache
 def _compiled(case: str):
-  config = _config(**_CASES[case])
+  config = helpers.config(**_CASES[case])
   hp = train_step.StepConfig.from_config(config)
   # Not donated, so that the initial state can be reused and compared with.
   return jax.jit(functools.partial(train_step.train_iteration, hp=hp)), config
@@ -109,7 +104,7 @@ def _leaves_changed(a, b) -> list[bool]:
 
 @pytest.mark.parametrize("color_space,channels", [("lab", 2), ("rgb", 3)])
 def test_create_train_state(color_space, channels):
-  config = _config(color_space=color_space)
+  config = helpers.config(color_space=color_space)
   abstract = jax.eval_shape(functools.partial(train_step.create_train_state, config),
                             jax.random.key(0))
   assert abstract.step.shape == () and abstract.step.dtype == jnp.int32
@@ -124,10 +119,10 @@ def test_create_train_state(color_space, channels):
 
 def test_create_train_state_without_batch_norm_or_with_ema():
   no_bn = jax.eval_shape(functools.partial(
-      train_step.create_train_state, _config(model=dict(norm="layer"))), jax.random.key(0))
+      train_step.create_train_state, helpers.config(model=dict(norm="layer"))), jax.random.key(0))
   assert no_bn.gen_batch_stats == {}
   ema = jax.eval_shape(functools.partial(
-      train_step.create_train_state, _config(ema_decay=0.5)), jax.random.key(0))
+      train_step.create_train_state, helpers.config(ema_decay=0.5)), jax.random.key(0))
   assert jax.tree.structure(ema.ema_params) == jax.tree.structure(ema.gen_params)
 
 

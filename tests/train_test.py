@@ -12,20 +12,10 @@ import pytest
 
 from colorize import train
 from colorize.errors import UserError
-from configs import test as test_config
+from tests import helpers
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CIFAR_SUBSET = REPO.parent / "shared" / "data" / "cifar10_subset" / "tfds"
-
-
-def _config(**overrides):
-  config = test_config.get_config()
-  config.update(overrides)
-  return config
-
-
-def _jsonl(workdir):
-  return [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
 def _params_equal(a, b):
@@ -33,10 +23,10 @@ def _params_equal(a, b):
 
 
 def test_writes_every_artifact(tmp_path):
-  state = train.train_and_evaluate(_config(), str(tmp_path))
+  state = train.train_and_evaluate(helpers.config(), str(tmp_path))
   assert int(state.step) == 4
   assert json.loads((tmp_path / "config.json").read_text())["loss"] == "wgan_gp"
-  rows = _jsonl(tmp_path)
+  rows = helpers.jsonl(tmp_path)
   train_rows = [r for r in rows if "critic_loss" in r]
   assert [r["step"] for r in train_rows] == [2, 4]
   for key in ("critic_loss", "gradient_penalty", "wasserstein", "l1", "generator_loss"):
@@ -51,23 +41,23 @@ def test_writes_every_artifact(tmp_path):
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
   resumed, straight = tmp_path / "resumed", tmp_path / "straight"
-  train.train_and_evaluate(_config(num_train_steps=2), str(resumed))
-  final_resumed = train.train_and_evaluate(_config(num_train_steps=4), str(resumed))
-  final_straight = train.train_and_evaluate(_config(num_train_steps=4), str(straight))
+  train.train_and_evaluate(helpers.config(num_train_steps=2), str(resumed))
+  final_resumed = train.train_and_evaluate(helpers.config(num_train_steps=4), str(resumed))
+  final_straight = train.train_and_evaluate(helpers.config(num_train_steps=4), str(straight))
   assert int(final_resumed.step) == 4
   # The second run continued at step 3 (it logged 2 from the first run, then only 4).
-  assert [r["step"] for r in _jsonl(resumed) if "l1" in r] == [2, 4]
+  assert [r["step"] for r in helpers.jsonl(resumed) if "l1" in r] == [2, 4]
   assert _params_equal(final_resumed.gen_params, final_straight.gen_params)
   assert _params_equal(final_resumed.critic_params, final_straight.critic_params)
   assert _params_equal(final_resumed.gen_opt_state, final_straight.gen_opt_state)
 
 
 def test_resume_drops_log_lines_past_the_checkpoint(tmp_path):
-  train.train_and_evaluate(_config(num_train_steps=2), str(tmp_path))
+  train.train_and_evaluate(helpers.config(num_train_steps=2), str(tmp_path))
   with (tmp_path / "metrics.jsonl").open("a") as f:  # As if killed after step 3, mid-line.
     f.write(json.dumps({"step": 3, "l1": 0.5}) + "\n" + '{"step": 4, "l1"')
-  train.train_and_evaluate(_config(num_train_steps=4), str(tmp_path))
-  assert [r["step"] for r in _jsonl(tmp_path) if "l1" in r] == [2, 4]
+  train.train_and_evaluate(helpers.config(num_train_steps=4), str(tmp_path))
+  assert [r["step"] for r in helpers.jsonl(tmp_path) if "l1" in r] == [2, 4]
 
 
 def test_folder_dataset_with_sample_epochs(tmp_path):
@@ -76,33 +66,33 @@ def test_folder_dataset_with_sample_epochs(tmp_path):
   rng = np.random.default_rng(0)
   for i in range(16):  # 14 train (every 10th file is held out) -> 1 step per epoch at batch 8.
     Image.fromarray(rng.integers(0, 256, (12, 10, 3), np.uint8)).save(images / f"{i}.png")
-  config = _config(dataset=f"folder:{images}", num_train_steps=3, sample_epochs=(1, 3))
+  config = helpers.config(dataset=f"folder:{images}", num_train_steps=3, sample_epochs=(1, 3))
   train.train_and_evaluate(config, str(tmp_path / "run"))
   samples = {p.name for p in (tmp_path / "run" / "samples").iterdir()}
   assert samples == {"epoch_001.png", "epoch_003.png"}
 
 
 def test_l1_ablation_has_no_critic_metrics(tmp_path):
-  train.train_and_evaluate(_config(loss="l1", n_critic=5), str(tmp_path))
-  row = [r for r in _jsonl(tmp_path) if "l1" in r][-1]
+  train.train_and_evaluate(helpers.config(loss="l1", n_critic=5), str(tmp_path))
+  row = [r for r in helpers.jsonl(tmp_path) if "l1" in r][-1]
   assert "critic_loss" not in row and row["adversarial"] == 0.0
   assert (tmp_path / "plots" / "l1_loss.png").exists()
   assert not (tmp_path / "plots" / "critic_loss.png").exists()
 
 
 def test_non_finite_loss_stops_with_step_and_metric(tmp_path):
-  config = _config(num_train_steps=40, log_every_steps=1, checkpoint_every_steps=1)
+  config = helpers.config(num_train_steps=40, log_every_steps=1, checkpoint_every_steps=1)
   config.optimizer.generator_lr = config.optimizer.critic_lr = 1e6  # Diverges at step 2.
   with pytest.raises(FloatingPointError,
                      match=r"non-finite \w+=(nan|inf|-inf) at step 2 .* checkpoint is step 1"):
     train.train_and_evaluate(config, str(tmp_path))
   assert os.listdir(tmp_path / "checkpoints") == ["1"]
-  assert all(np.isfinite(v) for row in _jsonl(tmp_path) for v in row.values())
+  assert all(np.isfinite(v) for row in helpers.jsonl(tmp_path) for v in row.values())
 
 
 def test_bad_config_fails_before_compiling(tmp_path):
   with pytest.raises(UserError, match=r"config\.loss='wgan' is invalid"):
-    train.train_and_evaluate(_config(loss="wgan"), str(tmp_path))
+    train.train_and_evaluate(helpers.config(loss="wgan"), str(tmp_path))
   assert not (tmp_path / "checkpoints").exists()
 
 
@@ -131,8 +121,8 @@ def test_cli_unknown_key_is_refused(tmp_path):
 
 @pytest.mark.skipif(not CIFAR_SUBSET.exists(), reason=f"no CIFAR-10 subset at {CIFAR_SUBSET}")
 def test_trains_on_real_cifar10_through_tfds(tmp_path):
-  config = _config(dataset="cifar10", data_dir=str(CIFAR_SUBSET), image_size=32,
+  config = helpers.config(dataset="cifar10", data_dir=str(CIFAR_SUBSET), image_size=32,
                    num_train_steps=2)
   train.train_and_evaluate(config, str(tmp_path))
-  eval_row = [r for r in _jsonl(tmp_path) if "eval_psnr" in r][-1]
+  eval_row = [r for r in helpers.jsonl(tmp_path) if "eval_psnr" in r][-1]
   assert 5.0 < eval_row["eval_psnr"] < 60.0

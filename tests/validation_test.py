@@ -13,14 +13,9 @@ from colorize.errors import UserError
 from configs import cifar10
 from configs import quickstart
 from configs import test as test_config
+from tests import helpers
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _config(**overrides) -> ml_collections.ConfigDict:
-  config = test_config.get_config()
-  config.update(overrides)
-  return config
 
 
 def _as_written(**changes) -> ml_collections.ConfigDict:
@@ -78,29 +73,29 @@ def test_wrong_type(key, value, expected):
 
 
 def test_batch_size_not_divisible_by_devices():
-  message = _error(_config(batch_size=8), num_devices=3)
+  message = _error(helpers.config(batch_size=8), num_devices=3)
   assert "config.batch_size=8" in message and "device count (3)" in message
 
 
 @pytest.mark.parametrize("dataset", ["", "folder:"])
 def test_dataset_of_the_wrong_form(dataset):
-  assert "'folder:/path/to/images' or 'shapes'" in _error(_config(dataset=dataset))
+  assert "'folder:/path/to/images' or 'shapes'" in _error(helpers.config(dataset=dataset))
 
 
 def test_unknown_tfds_dataset_fails_before_the_workdir_is_touched(tmp_path):
   with pytest.raises(UserError, match=r"unknown dataset config\.dataset='no_such_dataset'.*"
                                       r"must be a tfds name"):
-    train.train_and_evaluate(_config(dataset="no_such_dataset"), str(tmp_path / "run"))
+    train.train_and_evaluate(helpers.config(dataset="no_such_dataset"), str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("size", [24, 2, 0])
 def test_image_size_the_unet_cannot_halve_to_1x1(size):
-  assert "a power of two >= 4" in _error(_config(image_size=size))
+  assert "a power of two >= 4" in _error(helpers.config(image_size=size))
 
 
 def test_critic_too_deep_for_the_image_size():
-  config = _config(image_size=8)
+  config = helpers.config(image_size=8)
   config.model.critic_layers = 3
   assert "config.model.critic_layers=3 is invalid: expected 1..2" in _error(config)
 
@@ -109,7 +104,7 @@ def test_critic_too_deep_for_the_image_size():
     ("critic_lr", 0.0), ("generator_lr", -1e-4), ("critic_lr", float("nan")),
     ("generator_lr", float("inf"))])
 def test_non_positive_learning_rate(key, value):
-  config = _config()
+  config = helpers.config()
   config.optimizer[key] = value
   assert f"config.optimizer.{key}" in _error(config) and "a positive number" in _error(config)
 
@@ -123,12 +118,12 @@ def test_non_positive_learning_rate(key, value):
     (dict(n_critic=0), "n_critic"),
 ])
 def test_non_positive_weights(overrides, key):
-  assert _error(_config(**overrides)).startswith(f"config.{key}=")
+  assert _error(helpers.config(**overrides)).startswith(f"config.{key}=")
 
 
 def test_zero_weights_that_are_ablations_pass():
-  validation.validate_config(_config(l1_weight=0.0), 1)  # A pure GAN.
-  validation.validate_config(_config(lambda_gp=0.0, loss="lsgan"), 1)  # Penalty unused.
+  validation.validate_config(helpers.config(l1_weight=0.0), 1)  # A pure GAN.
+  validation.validate_config(helpers.config(lambda_gp=0.0, loss="lsgan"), 1)  # Penalty unused.
 
 
 @pytest.mark.parametrize("overrides,expected", [
@@ -138,7 +133,7 @@ def test_zero_weights_that_are_ablations_pass():
     (dict(sample_epochs=(0,)), "epochs >= 1"),
 ])
 def test_other_values_outside_their_range(overrides, expected):
-  assert expected in _error(_config(**overrides))
+  assert expected in _error(helpers.config(**overrides))
 
 
 @pytest.mark.parametrize("override,expected", [
