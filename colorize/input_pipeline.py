@@ -1,15 +1,17 @@
 """Training and evaluation images: uint8 RGB, NHWC, `config.image_size` square.
 
 `config.dataset` picks the source:
-  * a tfds name ("cifar10"): read with `tfds.data_source` (array_record, random access);
+  * a tfds name ("cifar10"): read with `tfds.data_source` (array_record, random access); splits
+    may be slices, e.g. "train[:90%]" for training and "train[90%:]" for validation;
   * "folder:/path": every image file under the path; every 10th file (sorted) is the eval split,
     so `config.train_split`/`config.eval_split` are ignored;
   * "shapes": generated scenes whose colours follow the shapes, for offline quickstarts and tests.
 
 The training order is a pure function of (config.seed, step), whatever the number of processes:
-the global stream of examples is shuffled per epoch and augmented per example index, cut into
-process-local chunks, and each process reads only its own chunks. Colour conversion happens on
-device, elsewhere.
+the global stream of examples is shuffled per epoch and augmented per example index (a random
+crop, after pix2pix's resize to a larger size when `config.random_jitter`, and a horizontal
+flip), cut into process-local chunks, and each process reads only its own chunks. Colour
+conversion happens on device, elsewhere.
 """
 import colorsys
 import functools
@@ -30,7 +32,11 @@ from tensorflow_datasets.core.download import downloader
 from colorize.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-SHAPES_SPLITS = {"train": (0, 4096), "test": (1, 256)}  # split -> (id for the rng, length).
+# split -> (id for the rng, length). Each split is drawn from its own generator.
+SHAPES_SPLITS = {"train": (0, 4096), "validation": (2, 256), "test": (1, 256)}
+# pix2pix's random jitter: images are resized to 286 / 256 of the crop size, then randomly
+# cropped back to it (Isola et al. 2017, section 6.2).
+JITTER_SCALE = 286 / 256
 # (hue, saturation, value) ranges of discs (red/orange, mid gray), squares (blue/purple, dark)
 # and triangles (yellow, bright).
 _SHAPE_COLOURS = [((-0.02, 0.08), (0.75, 0.95), (0.85, 1.0)),
@@ -91,8 +97,9 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int, num_ste
   ds = images.shuffle(seed=shuffle_seed).repeat(num_epochs)
   # The rng is seeded by the index in the global stream: augmentation is independent of the
   # number of processes and differs between epochs.
-  ds = ds.random_map(functools.partial(_fit, size=config.image_size, train=True),
-                     seed=augment_seed)
+  fit = functools.partial(_fit, size=config.image_size, load_size=load_size(config),
+                          train=True)
+  ds = ds.random_map(fit, seed=augment_seed)
   ds = ds.batch(local_batch, drop_remainder=True, batch_fn=np.stack)
   # Global batch g is chunks g * P, ..., g * P + P - 1; this process takes chunk g * P + index.
   ds = ds[process_index::process_count]
@@ -117,18 +124,27 @@ def eval_images(config: ml_collections.ConfigDict, num_examples: int) -> np.ndar
   images = _images(config, train=False)
   n = min(num_examples, len(images))
   size = config.image_size
-  ds = images[:n].map(functools.partial(_fit, size=size, train=False))
+  ds = images[:n].map(functools.partial(_fit, size=size, load_size=size, train=False))
   images = list(ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, config.data_threads))))
   return np.array(images, np.uint8).reshape(n, size, size, 3)  # Also right for n == 0.
 
 
+def load_size(config: ml_collections.ConfigDict) -> int:
+  """The side training images are resized to before the random crop of `image_size`."""
+  size = config.image_size
+  return round(size * JITTER_SCALE) if config.random_jitter else size
+
+
 def _fit(image: np.ndarray, rng: np.random.Generator | None = None, *, size: int,
-         train: bool) -> np.ndarray:
-  """Resizes the shorter side to `size` and crops a square: random and flipped in training."""
+         load_size: int, train: bool) -> np.ndarray:
+  """Resizes the shorter side to `load_size` and crops a `size` square.
+
+  In training the crop is random and flipped half of the time; otherwise it is centred.
+  """
   height, width = image.shape[:2]
-  if min(height, width) != size:
-    scale = size / min(height, width)
-    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
+  if min(height, width) != load_size:
+    scale = load_size / min(height, width)
+    new_size = (max(load_size, round(width * scale)), max(load_size, round(height * scale)))
     # Pillow's bilinear filter widens its support when shrinking, so it antialiases.
     image = np.asarray(Image.fromarray(image).resize(new_size, Image.Resampling.BILINEAR))
     height, width = image.shape[:2]

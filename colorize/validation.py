@@ -23,7 +23,7 @@ ON_NONFINITE = ("stop", "skip")
 # catches typos on the command line.
 SCHEMA: dict[str, type] = {
     "seed": int, "dataset": str, "data_dir": str, "train_split": str, "eval_split": str,
-    "image_size": int, "batch_size": int, "data_threads": int,
+    "image_size": int, "batch_size": int, "data_threads": int, "random_jitter": bool,
     "num_epochs": int, "num_train_steps": int,
     "color_space": str, "loss": str, "lambda_gp": float, "l1_weight": float, "n_critic": int,
     "ema_decay": float,

@@ -23,11 +23,14 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # Data: a tfds name ("cifar10"), "folder:/path/to/images", or "shapes" (generated, offline).
   c.dataset = "cifar10"
   c.data_dir = ""  # tfds data_dir; "" is tfds' default (~/tensorflow_datasets).
-  c.train_split = "train"
-  c.eval_split = "test"
+  # Choices are made on a validation split carved from the training data; the test split is
+  # scored only for the final tables (`python -m colorize.evaluate --split=test`).
+  c.train_split = "train[:90%]"
+  c.eval_split = "train[90%:]"
   c.image_size = 32
   c.batch_size = 16  # Global, over all devices and processes.
   c.data_threads = 4  # grain reader threads per process.
+  c.random_jitter = False  # pix2pix: resize to 286/256 of image_size, then random crop.
 
   # Length: num_train_steps wins when > 0, else num_epochs of the training split.
   c.num_epochs = 100
@@ -59,7 +62,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # Logging, evaluation, checkpoints.
   c.log_every_steps = 100
   c.eval_every_steps = 3125
-  c.eval_examples = 500  # First N images of eval_split (fixed, so runs compare).
+  c.eval_examples = 1000  # First N images of eval_split (fixed, so runs compare).
   c.checkpoint_every_steps = 3125
   c.keep_checkpoints = 3
   c.sample_epochs = (1, 10, 25, 50, 100)  # Sample grids at the end of these epochs (+ last step).

@@ -16,6 +16,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   del variant
   c = cifar10.get_config()
   c.dataset = "shapes"
+  c.train_split, c.eval_split = "train", "validation"
   c.image_size = 32
   c.batch_size = 32
   c.num_epochs = 8

@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 
 from colorize import input_pipeline
 from colorize.errors import UserError
+from configs import cifar10
 from tests import helpers
 
 CIFAR_SUBSET = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
@@ -195,13 +196,37 @@ def test_missing_folder(tmp_path):
 
 
 def test_shapes_has_no_other_splits():
-  with pytest.raises(UserError, match="validation"):
-    input_pipeline.eval_images(helpers.config(eval_split="validation"), 1)
+  with pytest.raises(UserError, match="'train\\[:90%\\]'"):
+    input_pipeline.eval_images(helpers.config(eval_split="train[:90%]"), 1)
+
+
+def test_shapes_splits_differ():
+  train, validation, test = (input_pipeline.eval_images(helpers.config(eval_split=split), 4)
+                             for split in ("train", "validation", "test"))
+  assert not np.array_equal(train, validation) and not np.array_equal(validation, test)
+
+
+def test_random_jitter_crops_from_a_larger_resize():
+  # pix2pix: resize to 286/256 of the size, then a random crop; the crops move around.
+  config = helpers.config(image_size=32, batch_size=64, random_jitter=True)
+  assert input_pipeline.load_size(config) == 36
+  batch = _batches(config, num_steps=1)[0][0]
+  source = [np.asarray(Image.fromarray(image).resize((36, 36), Image.Resampling.BILINEAR))
+            for image in input_pipeline.eval_images(helpers.config(image_size=32,
+                                                                   eval_split="train"), 4096)]
+  # Every training image is a 32x32 window (maybe flipped) of a training image resized to 36.
+  windows = {image[t:t + 32, l:l + 32].tobytes(): (t, l)
+             for image in source for t in range(5) for l in range(5)}
+  offsets = [windows.get(image.tobytes(), windows.get(image[:, ::-1].tobytes()))
+             for image in batch]
+  assert None not in offsets
+  assert len(set(offsets)) > 5
 
 
 @needs_cifar_subset
 def test_tfds_cifar_subset():
-  config = helpers.config(dataset="cifar10", data_dir=CIFAR_SUBSET, image_size=32, batch_size=16)
+  config = helpers.config(dataset="cifar10", data_dir=CIFAR_SUBSET, image_size=32, batch_size=16,
+                          train_split="train", eval_split="test")
   assert input_pipeline.num_train_examples(config) == 5085
   batches = _batches(config, num_steps=2)
   assert [b.shape for b in batches] == [(1, 16, 32, 32, 3)] * 2
@@ -210,6 +235,18 @@ def test_tfds_cifar_subset():
   np.testing.assert_array_equal(input_pipeline.eval_images(config, 10), expected)
   config.image_size = 24  # Resized and center-cropped.
   assert input_pipeline.eval_images(config, 3).shape == (3, 24, 24, 3)
+
+
+@needs_cifar_subset
+def test_cifar_default_splits_hold_out_a_validation_tenth():
+  config = cifar10.get_config()
+  config.data_dir = CIFAR_SUBSET
+  train = tfds.data_source("cifar10", split="train", data_dir=CIFAR_SUBSET)
+  assert input_pipeline.num_train_examples(config) == 4576  # 90% of the subset's 5,085.
+  validation = input_pipeline.eval_images(config, 10**6)
+  assert len(validation) == 5085 - 4576
+  np.testing.assert_array_equal(validation[:5], np.stack([train[4576 + i]["image"]
+                                                          for i in range(5)]))
 
 
 def test_tfds_mock_data(tmp_path):

@@ -122,7 +122,7 @@ def test_cli_unknown_key_is_refused(tmp_path):
 @pytest.mark.skipif(not CIFAR_SUBSET.exists(), reason=f"no CIFAR-10 subset at {CIFAR_SUBSET}")
 def test_trains_on_real_cifar10_through_tfds(tmp_path):
   config = helpers.config(dataset="cifar10", data_dir=str(CIFAR_SUBSET), image_size=32,
-                   num_train_steps=2)
+                          num_train_steps=2, train_split="train[:90%]", eval_split="train[90%:]")
   train.train_and_evaluate(config, str(tmp_path))
   eval_row = [r for r in helpers.jsonl(tmp_path) if "eval_psnr" in r][-1]
   assert 5.0 < eval_row["eval_psnr"] < 60.0
