@@ -38,6 +38,12 @@ _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
 _TARGET_CHANNELS = {"lab": 2, "rgb": 3}
 
+# Gamut mapping: chroma is found to within 2**-12 of the gamut's edge (invisible), and a
+# linear channel may overshoot [0, 1] by float32 rounding (neutral white gives 1 + 1e-7), and
+# a dark channel must not overshoot by more: near black L changes 900 times faster than Y.
+GAMUT_BISECTION_STEPS = 12
+_GAMUT_TOLERANCE = 1e-6
+
 
 def _matvec(matrix_33: np.ndarray, x_N3: jax.Array) -> jax.Array:
   # HIGHEST: on GPU/TPU a default-precision matmul may run in TF32/bf16, which costs ~1e-2 in
@@ -83,11 +89,22 @@ def rgb_to_lab(rgb: jax.Array) -> jax.Array:
   return jnp.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 
 
+def _lab_to_linear_rgb(lab: jax.Array) -> jax.Array:
+  """CIE Lab (D65) -> linear sRGB, not clipped: [0, 1] exactly for in-gamut colours."""
+  lab = jnp.asarray(lab, jnp.float32)
+  l, a, b = jnp.moveaxis(lab, -1, 0)
+  fy = (l + 16.0) / 116.0
+  f_xyz = jnp.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
+  xyz = _lab_f_inverse(f_xyz) * _D65_WHITE.astype(np.float32)
+  return _matvec(_RGB_FROM_XYZ, xyz)
+
+
 def lab_to_rgb(lab: jax.Array) -> jax.Array:
   """Converts CIE Lab (D65 white) to sRGB, the inverse of `rgb_to_lab`.
 
   Lab colours outside the sRGB gamut give values outside [0, 1]; they are not clipped, so
-  the caller decides (and the gradient is not cut at the gamut boundary).
+  the caller decides (and the gradient is not cut at the gamut boundary). To show or save a
+  colour, use `lab_to_rgb_in_gamut`, which keeps L.
 
   Args:
     lab: float Lab, shape [..., 3], L in [0, 100].
@@ -95,12 +112,44 @@ def lab_to_rgb(lab: jax.Array) -> jax.Array:
   Returns:
     float32 sRGB, shape [..., 3], in [0, 1] for in-gamut colours, NOT clipped.
   """
+  return _linear_to_srgb(_lab_to_linear_rgb(lab))
+
+
+def lab_to_rgb_in_gamut(lab: jax.Array) -> jax.Array:
+  """Converts CIE Lab to sRGB in [0, 1], bringing out-of-gamut colours in at fixed L and hue.
+
+  A colour outside the sRGB gamut keeps its lightness and hue and loses chroma: its ab is
+  scaled by the largest factor in [0, 1] that lands in the gamut (found by bisection, to
+  2**-GAMUT_BISECTION_STEPS). Clipping the RGB channels instead would change L, by several
+  units for strongly saturated predictions, and the output's L must be the input's. Neutral
+  colours (ab = 0) are in the gamut for every L in [0, 100], so a factor always exists.
+
+  Args:
+    lab: float Lab, shape [..., 3]; L is clamped to [0, 100].
+
+  Returns:
+    float32 sRGB in [0, 1], shape [..., 3], whose L equals the input's (to float32 rounding).
+  """
   lab = jnp.asarray(lab, jnp.float32)
-  l, a, b = jnp.moveaxis(lab, -1, 0)
-  fy = (l + 16.0) / 116.0
-  f_xyz = jnp.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
-  xyz = _lab_f_inverse(f_xyz) * _D65_WHITE.astype(np.float32)
-  return _linear_to_srgb(_matvec(_RGB_FROM_XYZ, xyz))
+  l, ab = jnp.clip(lab[..., :1], 0.0, 100.0), lab[..., 1:]
+
+  def in_gamut(scale):
+    # Linear and gamma-encoded sRGB share [0, 1]: the cheaper linear form decides.
+    rgb = _lab_to_linear_rgb(jnp.concatenate([l, ab * scale], axis=-1))
+    return jnp.all((rgb >= -_GAMUT_TOLERANCE) & (rgb <= 1.0 + _GAMUT_TOLERANCE), axis=-1,
+                   keepdims=True)
+
+  def bisect(_, bounds):  # Invariant: `low` is in the gamut, `high` is not.
+    low, high = bounds
+    middle = (low + high) / 2.0
+    inside = in_gamut(middle)
+    return jnp.where(inside, middle, low), jnp.where(inside, high, middle)
+
+  low, _ = jax.lax.fori_loop(0, GAMUT_BISECTION_STEPS, bisect,
+                             (jnp.zeros_like(l), jnp.ones_like(l)))
+  scale = jnp.where(in_gamut(1.0), 1.0, low)
+  # The clip only removes the tolerance: it moves no channel by more than 1e-6.
+  return jnp.clip(lab_to_rgb(jnp.concatenate([l, ab * scale], axis=-1)), 0.0, 1.0)
 
 
 def rgb_to_gray(rgb: jax.Array) -> jax.Array:
@@ -169,8 +218,9 @@ def decode(condition: jax.Array, prediction: jax.Array, color_space: str) -> jax
   """Turns the model's condition and prediction back into sRGB, the inverse of `encode`.
 
   For "lab" the L channel comes from `condition`, so the colourized image has exactly the
-  lightness of its input (up to clipping of out-of-gamut colours). For "rgb" the prediction
-  is the whole image and `condition` is not used.
+  lightness of its input: out-of-gamut predictions lose chroma at fixed L
+  (`lab_to_rgb_in_gamut`). For "rgb" the prediction is the whole image and `condition` is
+  not used.
 
   Args:
     condition: [..., H, W, 1] in [-1, 1], as returned by `encode`.
@@ -178,7 +228,7 @@ def decode(condition: jax.Array, prediction: jax.Array, color_space: str) -> jax
     color_space: "lab" or "rgb".
 
   Returns:
-    float32 sRGB in [0, 1] (clipped), shape [..., H, W, 3].
+    float32 sRGB in [0, 1], shape [..., H, W, 3].
 
   Raises:
     ValueError: unknown `color_space`.
@@ -187,10 +237,8 @@ def decode(condition: jax.Array, prediction: jax.Array, color_space: str) -> jax
   prediction = jnp.asarray(prediction, jnp.float32)
   if color_space == "lab":
     l = (jnp.asarray(condition, jnp.float32) + 1.0) * 50.0
-    rgb = lab_to_rgb(jnp.concatenate([l, prediction * AB_SCALE], axis=-1))
-  else:
-    rgb = (prediction + 1.0) / 2.0
-  return jnp.clip(rgb, 0.0, 1.0)
+    return lab_to_rgb_in_gamut(jnp.concatenate([l, prediction * AB_SCALE], axis=-1))
+  return jnp.clip((prediction + 1.0) / 2.0, 0.0, 1.0)
 
 
 def condition_to_rgb(condition: jax.Array, color_space: str) -> jax.Array:

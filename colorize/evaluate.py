@@ -3,10 +3,14 @@ r"""Evaluates trained colorizers against ground truth and trivial baselines.
     python -m colorize.evaluate --workdir=runs/cifar10
     python -m colorize.evaluate --workdir=runs/cifar10 \
         --compare runs/cifar10_l1 runs/cifar10_vanilla
+    python -m colorize.evaluate --workdir=runs/cifar10 --split=test        # final tables only
+    python -m colorize.evaluate --workdir=runs/cifar10 --split=test --gray_only --num_samples=10
     python -m colorize.evaluate --workdir=runs/cifar10 --images=photos/ --size=128
 
-The images are the run's dataset's eval split (`--split` for another, `--num_images` for the
-first N), or every image file under `--images` (centre-cropped to a square and resized to
+The images are the run's dataset's eval split, a validation split for the shipped configs
+(`--split` for another: the test split is for final tables, not for choices; `--num_images`
+for the first N; `--gray_only` keeps the images whose ground truth is grayscale, to see
+what a model makes of a dataset's own black-and-white photos), or every image file under `--images` (centre-cropped to a square and resized to
 `--size`, the run's training size by default). Each is reduced to its lightness, colorized
 by the run's latest checkpoint (`--step` for another) through `inference.Colorizer`, exactly
 as a user's photo would be, and compared with the original. Two baselines are scored on the
@@ -14,7 +18,7 @@ same images: "gray" (ab = 0: the input itself) and "mean colour" (every pixel ge
 ab of the run's training images, the best constant colour under L2).
 
 Writes, in `<workdir>/eval/<step>/` (a sub-folder `split-<name>` or `images-<folder>` when the
-images are not the run's own eval split): `metrics.json` (the run, the baselines and what
+images are not the run's own eval split, then `gray/` with --gray_only): `metrics.json` (the run, the baselines and what
 they were computed on), `table.md` (one row per run and baseline; with `--compare`, every
 run, all on the first run's images) and `grid.png` (gray | each run | ground truth, the
 first images). Each compared run also gets its own `eval/<step>/` files.
@@ -54,6 +58,7 @@ NUM_SAMPLES = 8  # Images (columns) in grid.png.
 # Summary metrics in table order: key -> (column heading, format). Definitions in LEGEND.
 COLUMNS = {
     "psnr": ("PSNR dB ↑", "{:.2f}"),
+    "psnr_per_image": ("PSNR/img dB ↑", "{:.2f}"),
     "ssim": ("SSIM ↑", "{:.4f}"),
     "delta_e2000": ("ΔE00 ↓", "{:.2f}"),
     "ab_auc": ("AuC ab ↑", "{:.4f}"),
@@ -64,17 +69,24 @@ COLUMNS = {
     "colorfulness_ratio": ("colourful. ratio →1", "{:.3f}"),
     "ab_hist_intersection": ("ab hist. ∩ ↑", "{:.3f}"),
 }
+# Summary values that describe the set rather than score a run: in the legend, not columns.
+_NOT_COLUMNS = ("colorfulness_reference", "num_images", "gray_references")
 LEGEND = """\
-Metrics (per image, then averaged over the images; outputs are 8-bit sRGB, as saved):
-PSNR and SSIM on sRGB in [0, 1] (data range 1; an exact match counts as 8-bit quantization
-noise, 58.9 dB; SSIM: 11x11 Gaussian window, sigma 1.5, per channel); ΔE00: mean CIEDE2000
-per pixel; AuC ab: area under the curve of the fraction of pixels whose ab error (L2, Lab
-units) is <= t, t in [0, 150], over 150 (Zhang et al. 2016); acc 2% / 5%: fraction of
-pixels with L, a and b all within 2% / 5% of their range (100, 220, 220; Nazeri et al.
-2018); L1 ab/110: mean |ab error| / 110 (the trainer's eval_l1); colourful.: Hasler &
-Süsstrunk's M on sRGB 0-255 (ground truth: {reference:.1f}); ratio: mean M of outputs / of
-ground truth; ab hist. ∩: intersection of the ab histograms (10x10 bins) of all output and
-all ground-truth pixels. FID and LPIPS are not computed.
+Metrics (outputs are 8-bit sRGB, as saved; {num_images} images, {gray_references} of whose
+ground truths are grayscale, i.e. chroma < {gray_chroma:g} at every pixel):
+PSNR: from the mean squared error pooled over every pixel of the set (sRGB in [0, 1], data
+range 1), the headline; PSNR/img: the mean of per-image PSNRs over the colour ground truths
+only (a grayscale ground truth that a gray output reproduces would count 58.9 dB, the 8-bit
+quantization ceiling, and a few such images dominate a mean of logarithms). All other
+metrics are means over every pixel (SSIM, colourfulness: over images of one size): SSIM on
+sRGB (11x11 Gaussian window, sigma 1.5, per channel); ΔE00: CIEDE2000; AuC ab: area under the
+curve of the fraction of pixels whose ab error (L2, Lab units) is <= t, t in [0, 150], over
+150 (Zhang et al. 2016); acc 2% / 5%: fraction of pixels with L, a and b all within 2% / 5%
+of their range (100, 220, 220; Nazeri et al. 2018); L1 ab/110: mean |ab error| / 110 (the
+trainer's eval_l1); colourful.: Hasler & Süsstrunk's M on sRGB 0-255 (ground truth:
+{reference}); ratio: mean M of outputs / of ground truth; ab hist. ∩: intersection of the ab
+histograms (10x10 bins) of all output and all ground-truth pixels. "n/a": undefined on this
+set. FID and LPIPS are not computed.
 """
 
 
@@ -83,10 +95,10 @@ EXTRA_METRICS: tuple[Callable[[], set_metrics.SetMetric], ...] = ()
 
 @jax.jit
 def _with_ab(references_BHW3: jax.Array, ab_2: jax.Array) -> jax.Array:
-  """uint8 sRGB with each reference pixel's L and the given ab (out-of-gamut clipped)."""
+  """uint8 sRGB with each reference pixel's L and the given ab (in gamut at that L)."""
   lab = color.rgb_to_lab(references_BHW3.astype(jnp.float32) / 255.0)
   lab = jnp.concatenate([lab[..., :1], jnp.broadcast_to(ab_2, lab.shape[:-1] + (2,))], -1)
-  return jnp.round(jnp.clip(color.lab_to_rgb(lab), 0.0, 1.0) * 255.0).astype(jnp.uint8)
+  return jnp.round(color.lab_to_rgb_in_gamut(lab) * 255.0).astype(jnp.uint8)
 
 
 def baseline_outputs(references_BHW3: np.ndarray, ab: Sequence[float]) -> np.ndarray:
@@ -210,15 +222,19 @@ class Row:
 
 def markdown_table(rows: Sequence[Row], source: str) -> str:
   """The results table in markdown, with what it was computed on and the metric legend."""
-  extra = [k for k in rows[0].metrics if k not in COLUMNS and k != "colorfulness_reference"]
+  extra = [k for k in rows[0].metrics if k not in COLUMNS and k not in _NOT_COLUMNS]
   keys = [k for k in COLUMNS if k in rows[0].metrics] + extra
   heads = ["run", "loss", "step"] + [COLUMNS.get(k, (k,))[0] for k in keys]
   lines = [f"Evaluated on {source}.", "", "| " + " | ".join(heads) + " |",
            "| --- | --- | ---: |" + " ---: |" * len(keys)]
   for row in rows:
-    cells = [COLUMNS.get(k, (k, "{:.4g}"))[1].format(row.metrics[k]) for k in keys]
+    cells = ["n/a" if row.metrics[k] is None else COLUMNS.get(k, (k, "{:.4g}"))[1].format(
+        row.metrics[k]) for k in keys]
     lines.append("| " + " | ".join([row.name, row.loss, row.step] + cells) + " |")
-  legend = LEGEND.format(reference=rows[0].metrics["colorfulness_reference"])
+  first = rows[0].metrics
+  legend = LEGEND.format(reference=f"{first['colorfulness_reference']:.1f}",
+                         num_images=first["num_images"], gray_references=first["gray_references"],
+                         gray_chroma=set_metrics.GRAY_CHROMA)
   return "\n".join(lines) + "\n\n" + legend
 
 
@@ -235,6 +251,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
   p.add_argument("--split", help="Dataset split (default: the run's eval_split).")
   p.add_argument("--images", help="Evaluate on the image files under this folder instead.")
   p.add_argument("--num_images", type=int, default=0, help="The first N images; 0 for all.")
+  p.add_argument("--gray_only", action="store_true",
+                 help="Keep only the images whose ground truth is grayscale (a split's own "
+                 "black-and-white photos: what does the model make of them?).")
+  p.add_argument("--num_samples", type=int, default=NUM_SAMPLES,
+                 help="Images (columns) in grid.png.")
   p.add_argument("--size", type=int, help="Side of the --images squares (default: the "
                  "run's image_size).")
   p.add_argument("--data_dir", help="Override the run's tfds data_dir (a relative one is "
@@ -246,8 +267,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not args.compare:
       p.error("give --workdir, --compare, or both")
     args.workdir, args.compare = args.compare[0], args.compare[1:]
-  if args.num_images < 0 or args.batch_size < 1 or (args.size is not None and args.size < 1):
-    p.error("--num_images must be >= 0, --batch_size and --size positive")
+  if (args.num_images < 0 or args.batch_size < 1 or args.num_samples < 1
+      or (args.size is not None and args.size < 1)):
+    p.error("--num_images must be >= 0, --batch_size, --num_samples and --size positive")
   if args.images and args.split:
     p.error("--split and --images exclude each other")
   return args
@@ -299,6 +321,8 @@ def run(argv: list[str] | None = None) -> int:
     if args.data_dir is not None:
       config.data_dir = args.data_dir
     references, source, sub_folder, failed = _references(config, args)
+    if args.gray_only:
+      references, source, sub_folder = _keep_gray(references, source, sub_folder)
     mean_ab, mean_images = training_mean_ab(config)
     generators = [inference.restore_generator(w, args.step if i == 0 else None)
                   for i, w in enumerate(workdirs)]
@@ -316,7 +340,7 @@ def run(argv: list[str] | None = None) -> int:
   gray = baseline_outputs(references, (0.0, 0.0))
   baselines = {"gray": summary(gray),
                "mean colour": summary(baseline_outputs(references, mean_ab))}
-  rows, grid_rows = [], [("grayscale", gray[:NUM_SAMPLES])]
+  rows, grid_rows = [], [("grayscale", gray[:args.num_samples])]
   for workdir, generator, loss in zip(workdirs, generators, losses):
     run_started = time.perf_counter()
     colorizer = inference.Colorizer(generator, batch_size=args.batch_size)
@@ -329,13 +353,13 @@ def run(argv: list[str] | None = None) -> int:
               "metrics": row.metrics, "baselines": baselines,
               "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images}
     out_dir = os.path.join(workdir, "eval", str(generator.step), sub_folder)
-    _write(out_dir, record, own, source, [grid_rows[0], ("output", outputs[:NUM_SAMPLES]),
-                                          ("ground truth", references[:NUM_SAMPLES])])
+    _write(out_dir, record, own, source, [grid_rows[0], ("output", outputs[:args.num_samples]),
+                                          ("ground truth", references[:args.num_samples])])
     rows.append(row)
     grid_rows.append((f"{os.path.basename(os.path.normpath(workdir))} ({loss})",
-                      outputs[:NUM_SAMPLES]))
+                      outputs[:args.num_samples]))
   rows += _baseline_rows(baselines, mean_ab)
-  grid_rows.append(("ground truth", references[:NUM_SAMPLES]))
+  grid_rows.append(("ground truth", references[:args.num_samples]))
   main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
   table = markdown_table(rows, source)
   if args.compare:  # The first run's folder holds the side-by-side table and grid.
@@ -344,6 +368,18 @@ def run(argv: list[str] | None = None) -> int:
   print(f"wrote {os.path.join(main_dir, '')} (metrics.json, table.md, grid.png) in "
         f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
   return 1 if failed else 0
+
+
+def _keep_gray(references: np.ndarray, source: str, sub_folder: str
+               ) -> tuple[np.ndarray, str, str]:
+  """The grayscale ground truths among `references` (--gray_only), and what they are."""
+  gray = set_metrics.is_gray(references)
+  if not gray.any():
+    raise UserError(f"--gray_only: none of {source} is grayscale (chroma below "
+                    f"{set_metrics.GRAY_CHROMA:g} at every pixel)")
+  return (references[gray], f"the {gray.sum()} grayscale images (chroma below "
+          f"{set_metrics.GRAY_CHROMA:g} at every pixel) among {source}",
+          os.path.join(sub_folder, "gray"))
 
 
 def _baseline_rows(baselines: dict[str, dict[str, float]], mean_ab: np.ndarray) -> list[Row]:

@@ -273,9 +273,9 @@ def _lightness_fn(pixels_NC: jax.Array) -> jax.Array:
 
 @jax.jit
 def _recombine_fn(l_N: jax.Array, ab_N2: jax.Array) -> jax.Array:
-  """(L, ab) -> uint8 sRGB [N, 3], out-of-gamut colours clipped."""
-  rgb = color.lab_to_rgb(jnp.concatenate([l_N[:, None], ab_N2], axis=-1))
-  return jnp.round(jnp.clip(rgb, 0.0, 1.0) * 255.0).astype(jnp.uint8)
+  """(L, ab) -> uint8 sRGB [N, 3]; out-of-gamut colours lose chroma, never lightness."""
+  rgb = color.lab_to_rgb_in_gamut(jnp.concatenate([l_N[:, None], ab_N2], axis=-1))
+  return jnp.round(rgb * 255.0).astype(jnp.uint8)
 
 
 def _map_pixels(fn, *arrays: np.ndarray) -> np.ndarray:

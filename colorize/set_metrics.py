@@ -15,13 +15,18 @@ from colorize import color
 from colorize import metrics
 
 DEFAULT_BATCH_SIZE = 64
-# An 8-bit output equal to its 8-bit reference is scored as if off by 8-bit quantization
-# noise (MSE = (1/255)^2 / 12: 58.9 dB), not inf: CIFAR-10's test set has grayscale
-# pictures, which the gray baseline reproduces exactly, and one inf makes a mean useless.
-PSNR_CEILING_DB = float(10.0 * np.log10(12.0 * 255.0**2))
+# The smallest mean squared error a PSNR is computed from: 8-bit quantization noise,
+# (1/255)^2 / 12, i.e. 58.9 dB. An 8-bit output equal to its 8-bit reference is scored as if
+# off by that much rather than as inf.
+_MSE_FLOOR = 1.0 / (12.0 * 255.0**2)
+PSNR_CEILING_DB = float(-10.0 * np.log10(_MSE_FLOOR))
+# A ground truth whose every pixel has less chroma than this (Lab units, below a just
+# noticeable difference) is a grayscale picture: CIFAR-10's test split has about 2% of them.
+GRAY_CHROMA = 1.0
 # Summary keys in table order.
-SUMMARY_ORDER = ("psnr", "ssim", "delta_e2000", "ab_auc", "lab_acc_2pct", "lab_acc_5pct", "l1",
-                 "colorfulness", "colorfulness_ratio", "ab_hist_intersection")
+SUMMARY_ORDER = ("psnr", "psnr_per_image", "ssim", "delta_e2000", "ab_auc", "lab_acc_2pct",
+                 "lab_acc_5pct", "l1", "colorfulness", "colorfulness_ratio",
+                 "ab_hist_intersection", "num_images", "gray_references")
 
 
 class SetMetric(Protocol):
@@ -43,14 +48,38 @@ class SetMetric(Protocol):
     """The metric's values over every batch added so far."""
 
 
+@jax.jit
+def _is_gray_fn(images_BHW3: jax.Array) -> jax.Array:
+  lab = color.rgb_to_lab(images_BHW3.astype(jnp.float32) / 255.0)
+  return metrics.max_chroma(lab) < GRAY_CHROMA
+
+
+def is_gray(images_BHW3: np.ndarray) -> np.ndarray:
+  """Which images are grayscale pictures: every pixel's chroma below `GRAY_CHROMA`.
+
+  Args:
+    images_BHW3: uint8 sRGB [B, H, W, 3].
+
+  Returns:
+    bool [B].
+  """
+  return np.asarray(_is_gray_fn(np.asarray(images_BHW3)))
+
+
 @functools.partial(jax.jit, static_argnames="with_ssim")
 def _batch_sums(outputs_BHW3, references_BHW3, valid_B, with_ssim: bool):
   """Sums over the valid images of per-image metrics, and both ab histograms."""
   out = outputs_BHW3.astype(jnp.float32) / 255.0
   ref = references_BHW3.astype(jnp.float32) / 255.0
   out_lab, ref_lab = color.rgb_to_lab(out), color.rgb_to_lab(ref)
+  mse = metrics.mean_squared_error(out, ref)
+  colour_reference = (metrics.max_chroma(ref_lab) >= GRAY_CHROMA).astype(jnp.float32)
   per_image = {
-      "psnr": jnp.minimum(metrics.psnr(out, ref), PSNR_CEILING_DB),
+      "squared_error": mse,
+      # Only over colour ground truths: a grayscale one reproduced by a gray output would
+      # count as the ceiling, and a few of them dominate a mean of logarithms.
+      "psnr_per_image": colour_reference * -10.0 * jnp.log10(jnp.maximum(mse, _MSE_FLOOR)),
+      "colour_references": colour_reference,
       "delta_e2000": metrics.mean_delta_e2000(out_lab, ref_lab),
       "ab_auc": metrics.ab_auc(out_lab, ref_lab),
       "lab_acc_2pct": metrics.lab_accuracy(out_lab, ref_lab, 0.02),
@@ -106,29 +135,44 @@ class ColourMetrics:
       self._histograms += np.stack([hist_out, hist_ref])
       self._count += n
 
-  def result(self) -> dict[str, float]:
-    """Means over the images (defined in colorize.metrics), in `SUMMARY_ORDER`.
+  def result(self) -> dict[str, float | None]:
+    """The set's metrics (defined in colorize.metrics), in `SUMMARY_ORDER`.
+
+    Every metric but two is a mean over all pixels of all images (or, for SSIM and the
+    colourfulness, over the images, which have one size): "psnr" comes from the pooled mean
+    squared error of the set; "psnr_per_image" is the mean of per-image PSNRs over the colour
+    ground truths only ("gray_references" counts the others).
 
     Returns:
-      {"psnr", "ssim" (images of at least 11x11), "delta_e2000", "ab_auc", "lab_acc_2pct",
-      "lab_acc_5pct", "l1", "colorfulness", "colorfulness_ratio", "ab_hist_intersection",
-      "colorfulness_reference"}.
+      {"psnr", "psnr_per_image", "ssim" (images of at least 11x11), "delta_e2000", "ab_auc",
+      "lab_acc_2pct", "lab_acc_5pct", "l1", "colorfulness", "colorfulness_ratio",
+      "ab_hist_intersection", "num_images", "gray_references", "colorfulness_reference"}.
+      A metric undefined on the set is None: "psnr_per_image" when every ground truth is
+      grayscale, "colorfulness_ratio" when their colourfulness is 0.
 
     Raises:
       ValueError: no images were added.
     """
     if not self._count:
       raise ValueError("no images were evaluated")
-    means = {key: value / self._count for key, value in self._sums.items()}
-    means["colorfulness_ratio"] = means["colorfulness"] / means["colorfulness_reference"]
+    sums = dict(self._sums)
+    colour_references = sums.pop("colour_references")
+    means = {key: value / self._count for key, value in sums.items()}
+    means["psnr"] = float(-10.0 * np.log10(max(means.pop("squared_error"), _MSE_FLOOR)))
+    means["psnr_per_image"] = (sums["psnr_per_image"] / colour_references
+                               if colour_references else None)
+    reference = means["colorfulness_reference"]
+    means["colorfulness_ratio"] = means["colorfulness"] / reference if reference else None
     means["ab_hist_intersection"] = float(metrics.histogram_intersection(*self._histograms))
+    means["num_images"] = self._count
+    means["gray_references"] = self._count - round(colour_references)
     ordered = [k for k in SUMMARY_ORDER if k in means] + ["colorfulness_reference"]
     return {key: means[key] for key in ordered}
 
 
 def evaluate_arrays(outputs_BHW3: np.ndarray, references_BHW3: np.ndarray, *,
                     batch_size: int = DEFAULT_BATCH_SIZE,
-                    extra_metrics: Sequence[SetMetric] = ()) -> dict[str, float]:
+                    extra_metrics: Sequence[SetMetric] = ()) -> dict[str, float | None]:
   """Every summary metric of colorized images against their ground truth.
 
   This is what the results table reports and what the trainer logs on its eval subset.

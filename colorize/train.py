@@ -84,11 +84,12 @@ def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointMa
   return init.compile({"xla_backend_optimization_level": 0})(rng)
 
 
-def _evaluate(predict, state, eval_images: np.ndarray) -> dict[str, float]:
+def _evaluate(predict, state, eval_images: np.ndarray) -> dict[str, float | None]:
   """The results table's metrics (set_metrics) on the eval images, keys prefixed eval_.
 
   Outputs are scored as saved, 8-bit sRGB, exactly as `python -m colorize.evaluate` scores
-  them; `eval_l1` is the mean |ab error| / 110 and `eval_psnr` is on sRGB in [0, 1].
+  them; `eval_l1` is the mean |ab error| / 110 and `eval_psnr` the pooled PSNR on sRGB in
+  [0, 1]. A metric undefined on the eval images (e.g. all grayscale) is None.
   """
   outputs = []
   for i in range(0, len(eval_images), EVAL_BATCH):
@@ -109,9 +110,13 @@ def _sample_grid(predict, state, images, color_space) -> np.ndarray:
                            np.asarray(predict(state, images)), images)
 
 
-def _log(writer, jsonl_path: epath.Path | None, step: int, scalars: dict[str, float]) -> None:
-  """Writes scalars to TensorBoard and, on the main process, as one line of metrics.jsonl."""
-  writer.write_scalars(step, scalars)
+def _log(writer, jsonl_path: epath.Path | None, step: int,
+         scalars: dict[str, float | None]) -> None:
+  """Writes scalars to TensorBoard and, on the main process, as one line of metrics.jsonl.
+
+  An undefined value (None) is written to metrics.jsonl as null and left out of TensorBoard.
+  """
+  writer.write_scalars(step, {k: v for k, v in scalars.items() if v is not None})
   if jsonl_path is not None:
     with jsonl_path.open("a") as f:
       f.write(json.dumps({"step": step, **scalars}) + "\n")

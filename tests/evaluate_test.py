@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 import skimage.color
+import skimage.metrics
 
 from colorize import color
 from colorize import evaluate
@@ -59,6 +60,47 @@ def test_summary_is_the_mean_of_the_per_image_metrics_whatever_the_batching():
   hist = [metrics.ab_histogram(color.rgb_to_lab(x / 255.0)) for x in (outs, refs)]
   assert got["ab_hist_intersection"] == pytest.approx(
       float(metrics.histogram_intersection(*hist)), rel=1e-5)
+
+
+def _gray_and_colour(n_gray=3, n_colour=7, size=16):
+  """Random colour images, then random grayscale ones (R = G = B)."""
+  gray = np.repeat(_images(n_gray, size, seed=5)[..., :1], 3, axis=-1)
+  return np.concatenate([_images(n_colour, size, seed=6), gray])
+
+
+def test_psnr_is_pooled_and_the_per_image_mean_skips_grayscale_ground_truths():
+  refs = _gray_and_colour()
+  # The gray baseline reproduces the grayscale pictures exactly.
+  outs = evaluate.baseline_outputs(refs, (0.0, 0.0))
+  got = set_metrics.evaluate_arrays(outs, refs, batch_size=4)
+  assert got["num_images"] == 10 and got["gray_references"] == 3
+  # Pooled: the PSNR of the whole set as one array (skimage, the reference).
+  assert got["psnr"] == pytest.approx(
+      skimage.metrics.peak_signal_noise_ratio(refs / 255.0, outs / 255.0, data_range=1.0),
+      abs=1e-3)
+  per_image = [skimage.metrics.peak_signal_noise_ratio(r / 255.0, o / 255.0, data_range=1.0)
+               for r, o in zip(refs[:7], outs[:7])]
+  assert got["psnr_per_image"] == pytest.approx(np.mean(per_image), abs=1e-3)
+  # What the old per-image mean over every image would have said: inflated by the 3.
+  inflated = (np.sum(per_image) + 3 * set_metrics.PSNR_CEILING_DB) / 10
+  assert inflated > got["psnr"] + 10
+
+
+def test_metrics_undefined_on_an_all_grayscale_set_are_none():
+  refs = _gray_and_colour(n_gray=4, n_colour=0)
+  got = set_metrics.evaluate_arrays(_images(4, seed=9), refs)
+  assert got["psnr_per_image"] is None and got["colorfulness_ratio"] is None
+  assert got["gray_references"] == 4 and np.isfinite(got["psnr"])
+  table = evaluate.markdown_table([evaluate.Row("run", "l1", "1", got)], "four gray images")
+  assert "n/a" in table and "4 images, 4 of whose" in table
+
+
+def test_is_gray_finds_pictures_without_chroma():
+  refs = _gray_and_colour()
+  tinted = refs[-1:].copy()
+  tinted[0, 0, 0] = [140, 120, 100]  # One coloured pixel is enough to be a colour picture.
+  np.testing.assert_array_equal(set_metrics.is_gray(np.concatenate([refs, tinted])),
+                                [False] * 7 + [True] * 3 + [False])
 
 
 def test_images_smaller_than_the_ssim_window_have_no_ssim():
@@ -153,6 +195,29 @@ def test_command_on_a_folder_reports_unreadable_files(runs, tmp_path, capsys):
   record = json.loads((out / "metrics.json").read_text())
   assert record["num_images"] == 3 and "12x12" in record["source"]
   assert "ssim" in record["metrics"]  # 12x12 holds the 11x11 window.
+
+
+def test_command_keeps_only_grayscale_ground_truths(runs, tmp_path):
+  folder = tmp_path / "mixed"
+  folder.mkdir()
+  for i, image in enumerate(_gray_and_colour(n_gray=3, n_colour=4)):
+    Image.fromarray(image).save(folder / f"{i}.png")
+  assert evaluate.run([f"--workdir={runs / 'a'}", f"--images={folder}", "--gray_only",
+                       "--num_samples=3"]) == 0
+  out = runs / "a" / "eval" / "2" / "images-mixed" / "gray"
+  record = json.loads((out / "metrics.json").read_text())
+  assert record["num_images"] == 3 and record["metrics"]["gray_references"] == 3
+  assert "3 grayscale images" in record["source"]
+  assert record["baselines"]["gray"]["psnr"] == pytest.approx(set_metrics.PSNR_CEILING_DB)
+  # gray | output | ground truth, 3 images of 8x8 shown 16x.
+  grid = Image.open(out / "grid.png")
+  assert grid.height == 3 * (8 * 16 + 2) + 2 and grid.width > 3 * (8 * 16 + 2)
+
+
+def test_gray_only_with_no_grayscale_image_is_one_line(runs, capsys):
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--gray_only", "--num_images=8"]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "none of" in err[0] and "grayscale" in err[0]
 
 
 def test_command_on_another_split(runs):
