@@ -10,17 +10,18 @@ r"""Evaluates trained colorizers against ground truth and trivial baselines.
 The images are the run's dataset's eval split, a validation split for the shipped configs
 (`--split` for another: the test split is for final tables, not for choices; `--num_images`
 for the first N; `--gray_only` keeps the images whose ground truth is grayscale, to see
-what a model makes of a dataset's own black-and-white photos), or every image file under `--images` (centre-cropped to a square and resized to
-`--size`, the run's training size by default). Each is reduced to its lightness, colorized
+what a model makes of a dataset's own black-and-white photos), or every image file under
+`--images` (centre-cropped to a square and resized to `--size`, the run's training size by
+default). Each is reduced to its lightness, colorized
 by the run's latest checkpoint (`--step` for another) through `inference.Colorizer`, exactly
 as a user's photo would be, and compared with the original. Two baselines are scored on the
 same images: "gray" (ab = 0: the input itself) and "mean colour" (every pixel gets the mean
 ab of the run's training images, the best constant colour under L2).
 
 Writes, in `<workdir>/eval/<step>/` (a sub-folder `split-<name>` or `images-<folder>` when the
-images are not the run's own eval split, then `gray/` with --gray_only): `metrics.json` (the run, the baselines and what
-they were computed on), `table.md` (one row per run and baseline; with `--compare`, every
-run, all on the first run's images) and `grid.png` (gray | each run | ground truth, the
+images are not the run's own eval split, then `gray/` with --gray_only): `metrics.json` (the
+run, the baselines and what they were computed on), `table.md` (one row per run and baseline;
+with `--compare`, every run, all on the first run's images) and `grid.png` (gray | each run | ground truth, the
 first images). Each compared run also gets its own `eval/<step>/` files.
 
 The summary itself is `set_metrics.evaluate_arrays` (also what the trainer logs on its eval
