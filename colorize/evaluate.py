@@ -21,8 +21,8 @@ ab of the run's training images, the best constant colour under L2).
 Writes, in `<workdir>/eval/<step>/` (a sub-folder `split-<name>` or `images-<folder>` when the
 images are not the run's own eval split, then `gray/` with --gray_only): `metrics.json` (the
 run, the baselines and what they were computed on), `table.md` (one row per run and baseline;
-with `--compare`, every run, all on the first run's images) and `grid.png` (gray | each run | ground truth, the
-first images). Each compared run also gets its own `eval/<step>/` files.
+with `--compare`, every run, all on the first run's images) and `grid.png` (gray | each run |
+ground truth, the first images). Each compared run also gets its own `eval/<step>/` files.
 
 The summary itself is `set_metrics.evaluate_arrays` (also what the trainer logs on its eval
 subset); metrics that need network weights (FID, LPIPS) plug in as a `set_metrics.SetMetric`
