@@ -148,9 +148,14 @@ def conv_transpose4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 def _with_params(module: nn.Module, x_BHWC: jax.Array, conv) -> jax.Array:
-  """conv(x, kernel) + bias, declaring flax Conv's params: "kernel" [4, 4, in, out], "bias"."""
-  kernel = module.param("kernel", nn.initializers.lecun_normal(),
-                        (4, 4, x_BHWC.shape[-1], module.features))
+  """conv(x, kernel) + bias, declaring flax Conv's params: "kernel" [4, 4, in, out], "bias".
+
+  The kernel starts as flax's default (LeCun normal) or, with `module.init_std` > 0, as
+  N(0, init_std), the pix2pix tutorial's initialisation.
+  """
+  init = (nn.initializers.normal(module.init_std) if module.init_std > 0
+          else nn.initializers.lecun_normal())
+  kernel = module.param("kernel", init, (4, 4, x_BHWC.shape[-1], module.features))
   y = conv(x_BHWC, kernel)
   if module.use_bias:
     y = y + module.param("bias", nn.initializers.zeros_init(), (module.features,))
@@ -163,6 +168,7 @@ class Conv4x4(nn.Module):
   strides: int = 2
   use_bias: bool = True
   impl: str = "auto"
+  init_std: float = 0.0
 
   @nn.compact
   def __call__(self, x_BHWC: jax.Array) -> jax.Array:
@@ -178,6 +184,7 @@ class ConvTranspose4x4(nn.Module):
   features: int
   use_bias: bool = True
   impl: str = "auto"
+  init_std: float = 0.0
 
   @nn.compact
   def __call__(self, x_BHWC: jax.Array) -> jax.Array:

@@ -49,7 +49,7 @@ class Generator:
   Attributes:
     module: the U-Net (its fields come from the run's config).
     variables: {"params": EMA params when the run kept them, else the generator's params,
-      "batch_stats": running averages, only for batch norm}.
+      "batch_stats": their batch-norm statistics, only for batch norm}.
     color_space: the run's colour space, "lab" or "rgb".
     image_size: the training resolution (square).
     step: the checkpoint's training step.
@@ -128,9 +128,9 @@ def restore_generator(workdir: str, step: int | None = None) -> Generator:
                     f"{', '.join(map(str, sorted(steps)))})")
 
   # Empty subtrees (no batch stats) are not on disk as arrays: leave them out.
-  params_name = "gen_params" if abstract.ema_params is None else "ema_params"
-  target = {name: getattr(abstract, name)
-            for name in (params_name, "gen_batch_stats") if getattr(abstract, name)}
+  names = (("gen_params", "gen_batch_stats") if abstract.ema_params is None
+           else ("ema_params", "ema_batch_stats"))
+  target = {name: getattr(abstract, name) for name in names if getattr(abstract, name)}
   try:
     restored = manager.restore(step, args=ocp.args.PyTreeRestore(
         item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
@@ -143,9 +143,7 @@ def restore_generator(workdir: str, step: int | None = None) -> Generator:
                     f"({type(e).__name__}: {first_line}); was config.json edited, or is the "
                     "checkpoint damaged (--step picks another)?") from None
   _check_shapes(target, restored, f"{workdir}: checkpoint {step}")
-  variables = {"params": restored[params_name]}
-  if "gen_batch_stats" in restored:
-    variables["batch_stats"] = restored["gen_batch_stats"]
+  variables = train_step.inference_variables(abstract.replace(**restored))
   return Generator(module=abstract.generator, variables=jax.device_put(variables),
                    color_space=config.color_space, image_size=config.image_size, step=step)
 

@@ -5,6 +5,7 @@ Layer for layer these are the models of `../shared/bench/torch_reference.py` (to
 parameter counts match:
 at 32x32 with width 64 the generator has 16,655,554 parameters and the critic 663,745.
 """
+import functools
 import math
 
 import flax.linen as nn
@@ -14,16 +15,20 @@ import jax.numpy as jnp
 from colorize import conv
 
 NORMS = ("batch", "instance", "layer", "none")
+# Which decoder layers get dropout: "innermost3", the three innermost whatever their width
+# (the seed project's reading of pix2pix); "full_width", those of the three innermost that
+# have max_width channels, which is where pix2pix has it at 256 px (one layer at 32 px).
+DROPOUT_LAYERS = ("innermost3", "full_width")
 
 def unet_depth(image_size: int) -> int:
   """Number of stride-2 encoder layers that take `image_size` down to 1x1."""
   return int(math.log2(image_size))
 
 
-def _norm(kind: str, train: bool, axis_name: str | None):
+def _norm(kind: str, train: bool, axis_name: str | None, momentum: float):
   """Returns a normalisation layer; `axis_name` syncs batch statistics under pmap."""
   if kind == "batch":
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, axis_name=axis_name)
+    return nn.BatchNorm(use_running_average=not train, momentum=momentum, axis_name=axis_name)
   if kind == "instance":
     return nn.GroupNorm(num_groups=None, group_size=1)
   if kind == "layer":
@@ -42,7 +47,12 @@ class UNetGenerator(nn.Module):
     max_width: channel cap.
     norm: "batch" (pix2pix), "instance", "layer" or "none". Like pix2pix, the outermost and
       innermost encoder layers have no norm.
-    dropout: rate in the (up to three) innermost decoder layers, as in pix2pix; 0 disables.
+    dropout: rate in the decoder layers that `dropout_layers` names; 0 disables.
+    dropout_layers: one of DROPOUT_LAYERS.
+    init_std: > 0 starts every kernel as N(0, init_std) (the pix2pix tutorial's 0.02); 0
+      keeps flax's default.
+    bn_momentum: batch norm's running-average momentum; 0 makes one training-mode call
+      store that batch's statistics (used to recompute them for the EMA weights).
     axis_name: pmap axis over which batch norm averages its statistics (None under jit,
       where the global batch is one array and the statistics are global already).
   """
@@ -51,6 +61,9 @@ class UNetGenerator(nn.Module):
   max_width: int = 512
   norm: str = "batch"
   dropout: float = 0.5
+  dropout_layers: str = "innermost3"
+  init_std: float = 0.0
+  bn_momentum: float = 0.9
   axis_name: str | None = None
   conv_impl: str = "auto"
   depth: int | None = None
@@ -64,26 +77,30 @@ class UNetGenerator(nn.Module):
 
     skips = []
     x = cond_BHW1
+    norm = functools.partial(_norm, self.norm, train, self.axis_name, self.bn_momentum)
     for i, w in enumerate(widths):
       normed = use_norm and 0 < i < depth - 1
-      x = conv.Conv4x4(w, use_bias=not normed, impl=self.conv_impl)(x)
+      x = conv.Conv4x4(w, use_bias=not normed, impl=self.conv_impl, init_std=self.init_std)(x)
       if normed:
-        x = _norm(self.norm, train, self.axis_name)(x)
+        x = norm()(x)
       x = nn.leaky_relu(x, 0.2)
       skips.append(x)
 
     skips.pop()  # The 1x1 bottleneck is x itself.
     for j, skip in enumerate(reversed(skips)):
-      x = conv.ConvTranspose4x4(skip.shape[-1], use_bias=not use_norm,
-                                impl=self.conv_impl)(x)
+      features = skip.shape[-1]
+      x = conv.ConvTranspose4x4(features, use_bias=not use_norm, impl=self.conv_impl,
+                                init_std=self.init_std)(x)
       if use_norm:
-        x = _norm(self.norm, train, self.axis_name)(x)
+        x = norm()(x)
       x = nn.relu(x)
-      if j < 3 and self.dropout > 0:
+      if self.dropout > 0 and j < 3 and (self.dropout_layers == "innermost3"
+                                         or features == self.max_width):
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
       x = jnp.concatenate([x, skip], axis=-1)
 
-    x = conv.ConvTranspose4x4(self.out_channels, impl=self.conv_impl)(x)
+    x = conv.ConvTranspose4x4(self.out_channels, impl=self.conv_impl,
+                              init_std=self.init_std)(x)
     return jnp.tanh(x)
 
 
@@ -97,18 +114,21 @@ class PatchCritic(nn.Module):
     width: channels of the first layer; doubles per stride-2 layer.
     num_layers: stride-2 conv layers before the 1-channel 4x4 stride-1 output conv.
     conv_impl: "auto", "xla" or "matmul" (see colorize/conv.py).
+    init_std: > 0 starts every kernel as N(0, init_std); 0 keeps flax's default.
   """
   width: int = 64
   num_layers: int = 3
   conv_impl: str = "auto"
+  init_std: float = 0.0
 
   @nn.compact
   def __call__(self, cond_BHW1: jax.Array, color_BHWC: jax.Array) -> jax.Array:
     """Scores (condition, colour) pairs; returns float32 [B, h, w, 1] patch scores."""
     x = jnp.concatenate([cond_BHW1, color_BHWC], axis=-1)
     for i in range(self.num_layers):
-      x = conv.Conv4x4(self.width * 2**i, impl=self.conv_impl)(x)
+      x = conv.Conv4x4(self.width * 2**i, impl=self.conv_impl, init_std=self.init_std)(x)
       if i > 0:
         x = nn.GroupNorm(num_groups=1)(x)
       x = nn.leaky_relu(x, 0.2)
-    return conv.Conv4x4(1, strides=1, impl=self.conv_impl)(x).astype(jnp.float32)
+    return conv.Conv4x4(1, strides=1, impl=self.conv_impl,
+                        init_std=self.init_std)(x).astype(jnp.float32)

@@ -28,7 +28,7 @@ from colorize import train_step
 MODES = ("stop", "skip")
 # The arrays of a TrainState that training updates (the step counter is an integer).
 STATE_PARTS = ("gen_params", "gen_batch_stats", "gen_opt_state", "critic_params",
-               "critic_opt_state", "ema_params")
+               "critic_opt_state", "ema_params", "ema_batch_stats")
 Flags = dict[str, jax.Array]
 
 

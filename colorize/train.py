@@ -34,6 +34,9 @@ from colorize import validation
 from colorize import workdir as workdir_lib
 
 EVAL_BATCH = 64  # Eval batches are padded to this size so one compiled shape serves all.
+# Training batches over which the EMA weights' batch-norm statistics are averaged: enough
+# that the estimate's noise is small next to the statistics' change between checkpoints.
+EMA_STATS_BATCHES = 50
 
 
 def num_train_steps(config: ml_collections.ConfigDict) -> int:
@@ -101,6 +104,15 @@ def _evaluate(predict, state, eval_images: np.ndarray) -> dict[str, float | None
   summary = set_metrics.evaluate_arrays(np.concatenate(outputs), eval_images,
                                         batch_size=EVAL_BATCH)
   return {f"eval_{name}": value for name, value in summary.items()}
+
+
+def _ema_stats_batches(config: ml_collections.ConfigDict, sharding) -> jax.Array:
+  """The generator batches of the run's first EMA_STATS_BATCHES steps: [N, B, S, S, 3]."""
+  batches = input_pipeline.train_batches(
+      config, start_step=0, num_steps=EMA_STATS_BATCHES, process_index=jax.process_index(),
+      process_count=jax.process_count())
+  local = np.stack([batch[-1] for batch in batches])  # The last batch is the generator's.
+  return jax.make_array_from_process_local_data(sharding, local)
 
 
 def _sample_grid(predict, state, images, color_space) -> np.ndarray:
@@ -191,7 +203,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   if is_main:
     workdir_lib.write_config(workdir, config)
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
-  hp = train_step.StepConfig.from_config(config)
+  hp = train_step.StepConfig.from_config(config, total_steps)
 
   # One data-parallel axis over every device of every process.
   mesh = Mesh(np.asarray(jax.devices()), ("data",))
@@ -209,6 +221,15 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   # (device_put cannot place an array on other processes' devices; jit can.)
   train_key = jax.jit(lambda: train_key, out_shardings=replicated)()
   predict = jax.jit(functools.partial(train_step.colorize, color_space=config.color_space))
+  if config.ema_decay > 0 and config.model.norm == "batch":
+    # Before every eval, sample grid and checkpoint, so what is evaluated and saved has
+    # statistics that match its EMA weights.
+    stats_images = _ema_stats_batches(config, batch_sharding)
+    stats_key = jax.random.fold_in(init_rng, 1)
+    recompute = jax.jit(functools.partial(train_step.ema_batch_stats, hp=hp))
+    with_ema_stats = lambda state: recompute(state, stats_images, stats_key)
+  else:
+    with_ema_stats = lambda state: state
   sample_images = eval_images[:config.num_samples]
   sample_steps = {e * steps_per_epoch: f"epoch_{e:03d}" for e in config.sample_epochs}
   batches = input_pipeline.train_batches(
@@ -243,15 +264,19 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
                                       config.on_nonfinite, state, _last_good(manager))
         pending = []
         _log(writer, metrics_path if is_main else None, step, summary)
+      evaluate_now = step % config.eval_every_steps == 0 or is_last
+      sample_now = step in sample_steps or is_last
+      if save or evaluate_now or sample_now:
+        state = with_ema_stats(state)
       if preempted:  # Save and go: the scheduler's clock is running.
         checkpointing.save(manager, step, state)
         logging.warning("Preempted (SIGTERM) at step %d: saving it in %s; run the same "
                         "command to resume", step, manager.directory)
         break
-      if step % config.eval_every_steps == 0 or is_last:
+      if evaluate_now:
         _log(writer, metrics_path if is_main else None, step,
              _evaluate(predict, state, eval_images))
-      if step in sample_steps or is_last:
+      if sample_now:
         grid = _sample_grid(predict, state, sample_images, config.color_space)
         name = sample_steps.get(step, f"step_{step:07d}")
         writer.write_images(step, {f"samples/{name}": grid[None]})

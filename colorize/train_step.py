@@ -33,6 +33,9 @@ class TrainState:
   critic_params: Params
   critic_opt_state: optax.OptState
   ema_params: Params | None  # None unless ema_decay > 0.
+  # Batch statistics that match ema_params (`ema_batch_stats`); like gen_batch_stats, {}
+  # without batch norm, and None unless ema_decay > 0.
+  ema_batch_stats: Params | None
   generator: models.UNetGenerator = flax.struct.field(pytree_node=False)
   critic: models.PatchCritic = flax.struct.field(pytree_node=False)
   gen_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
@@ -41,17 +44,42 @@ class TrainState:
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
-  """The hyperparameters the steps read (hashable, so it can be bound before jit)."""
+  """The hyperparameters the steps read (hashable, so it can be bound before jit).
+
+  `decay_start` and `num_steps` set the learning-rate schedule (`lr_factor`).
+  """
   loss: str = "wgan_gp"
   lambda_gp: float = 10.0
   l1_weight: float = 100.0
   n_critic: int = 1
   color_space: str = "lab"
   ema_decay: float = 0.0
+  decay_start: float = 1.0
+  num_steps: int = 0
 
   @classmethod
-  def from_config(cls, config: ml_collections.ConfigDict) -> "StepConfig":
-    return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls)})
+  def from_config(cls, config: ml_collections.ConfigDict, num_steps: int = 0) -> "StepConfig":
+    """The step hyperparameters of `config`, for a run of `num_steps` iterations.
+
+    Args:
+      config: the run config.
+      num_steps: the run's length (`train.num_train_steps`); needed only when the learning
+        rates decay (optimizer.decay_start < 1).
+
+    Returns:
+      The StepConfig.
+
+    Raises:
+      ValueError: the learning rates decay but `num_steps` is not positive.
+    """
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in ("decay_start",
+                                                                       "num_steps")]
+    hp = cls(**{name: config[name] for name in names},
+             decay_start=config.optimizer.decay_start, num_steps=num_steps)
+    if hp.decay_start < 1 and num_steps <= 0:
+      raise ValueError("optimizer.decay_start < 1 decays the learning rates to 0 at the "
+                       "run's last step: pass num_steps")
+    return hp
 
   @property
   def critic_steps(self) -> int:
@@ -63,6 +91,23 @@ class StepConfig:
 # the state's static fields (part of its treedef) equal across create_train_state calls, e.g.
 # between jax.eval_shape(create_train_state) and the real init or a checkpoint restore.
 _adam = functools.cache(optax.adam)
+
+
+def lr_factor(step: jax.Array, hp: StepConfig) -> jax.Array:
+  """The learning rates' multiplier at `step`: 1, then linearly down to 0 at the run's end.
+
+  pix2pix's schedule: constant for the first `decay_start` of the run, then linear decay
+  (decay_start = 1 keeps the rates constant). Adam's update is proportional to its learning
+  rate, so scaling the update is the schedule, with no state of its own.
+  """
+  if hp.decay_start >= 1:
+    return jnp.ones((), jnp.float32)
+  start = hp.decay_start * hp.num_steps
+  return jnp.clip((hp.num_steps - step) / (hp.num_steps - start), 0.0, 1.0).astype(jnp.float32)
+
+
+def _scaled(updates, factor: jax.Array):
+  return jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
 
 
 def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> TrainState:
@@ -78,10 +123,10 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
   m, o = config.model, config.optimizer
   generator = models.UNetGenerator(
       out_channels=color.target_channels(config.color_space), width=m.width,
-      max_width=m.max_width, norm=m.norm, dropout=m.dropout, conv_impl=m.conv_impl,
-      depth=models.unet_depth(config.image_size))
+      max_width=m.max_width, norm=m.norm, dropout=m.dropout, dropout_layers=m.dropout_layers,
+      init_std=m.init_std, conv_impl=m.conv_impl, depth=models.unet_depth(config.image_size))
   critic = models.PatchCritic(width=m.critic_width, num_layers=m.critic_layers,
-                              conv_impl=m.conv_impl)
+                              conv_impl=m.conv_impl, init_std=m.init_std)
   s = config.image_size
   cond = jnp.zeros((1, s, s, 1), jnp.float32)
   target = jnp.zeros((1, s, s, generator.out_channels), jnp.float32)
@@ -90,6 +135,7 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
   critic_params = critic.init(critic_rng, cond, target)["params"]
   gen_tx = _adam(o.generator_lr, b1=o.b1, b2=o.b2)
   critic_tx = _adam(o.critic_lr, b1=o.b1, b2=o.b2)
+  with_ema = config.ema_decay > 0
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       gen_params=gen_vars["params"],
@@ -97,7 +143,8 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
       gen_opt_state=gen_tx.init(gen_vars["params"]),
       critic_params=critic_params,
       critic_opt_state=critic_tx.init(critic_params),
-      ema_params=gen_vars["params"] if config.ema_decay > 0 else None,
+      ema_params=gen_vars["params"] if with_ema else None,
+      ema_batch_stats=gen_vars.get("batch_stats", {}) if with_ema else None,
       generator=generator, critic=critic, gen_tx=gen_tx, critic_tx=critic_tx)
 
 
@@ -177,6 +224,7 @@ def _critic_update(state: TrainState, cond: jax.Array, real: jax.Array, fake: ja
   grads, metrics = _mean((grads, metrics), axis_name)
   updates, opt_state = state.critic_tx.update(grads, state.critic_opt_state,
                                               state.critic_params)
+  updates = _scaled(updates, lr_factor(state.step, hp))
   state = state.replace(critic_params=optax.apply_updates(state.critic_params, updates),
                         critic_opt_state=opt_state)
   return state, metrics
@@ -197,7 +245,7 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
   grads, = pullback(fake_grad)
   grads, metrics = _mean((grads, metrics), axis_name)
   updates, opt_state = state.gen_tx.update(grads, state.gen_opt_state, state.gen_params)
-  params = optax.apply_updates(state.gen_params, updates)
+  params = optax.apply_updates(state.gen_params, _scaled(updates, lr_factor(state.step, hp)))
   ema = state.ema_params
   if ema is not None:
     ema = optax.incremental_update(params, ema, step_size=1.0 - hp.ema_decay)
@@ -283,10 +331,54 @@ def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp:
   return state, {**critic_metrics, **gen_metrics}
 
 
+def inference_variables(state: TrainState) -> dict[str, Params]:
+  """The generator's variables for inference: the EMA weights and their statistics if kept."""
+  if state.ema_params is None:
+    params, batch_stats = state.gen_params, state.gen_batch_stats
+  else:
+    params, batch_stats = state.ema_params, state.ema_batch_stats
+  return {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
+
+
+def ema_batch_stats(state: TrainState, images: jax.Array, key: jax.Array, *,
+                    hp: StepConfig) -> TrainState:
+  """Recomputes the batch-norm statistics for the EMA weights ("precise BN").
+
+  The running averages in gen_batch_stats follow the raw weights: used with the EMA weights
+  they would normalise with another network's statistics. These are the mean over `images`'
+  batches of the EMA generator's training-mode batch statistics (dropout on, as when the
+  running averages are collected). Training never reads them, so recomputing them, at any
+  step, changes nothing else.
+
+  Args:
+    state: a state with EMA weights (ema_decay > 0).
+    images: uint8 RGB [N, B, H, W, 3]: N training batches of the training batch size.
+    key: dropout randomness.
+    hp: step hyperparameters (the colour space).
+
+  Returns:
+    `state` with new `ema_batch_stats` ({} without batch norm).
+  """
+  if not state.gen_batch_stats:
+    return state
+  generator = state.generator.clone(bn_momentum=0.0)  # One call stores its batch's stats.
+
+  def batch_stats(xs):
+    index, batch = xs
+    cond, _ = color.encode(batch, hp.color_space)
+    _, mutated = generator.apply(
+        {"params": state.ema_params, "batch_stats": state.gen_batch_stats}, cond, train=True,
+        rngs={"dropout": jax.random.fold_in(key, index)}, mutable=["batch_stats"])
+    return mutated["batch_stats"]
+
+  stats = jax.lax.map(batch_stats, (jnp.arange(images.shape[0]), images))
+  return state.replace(ema_batch_stats=jax.tree.map(lambda s: s.mean(axis=0), stats))
+
+
 def colorize(state: TrainState, images: jax.Array, color_space: str) -> jax.Array:
   """Colorizes uint8 RGB images (only their lightness/gray is used) in inference mode.
 
-  Uses the EMA weights when the state has them.
+  Uses the EMA weights and their batch statistics when the state has them.
 
   Args:
     state: a training state (e.g. restored from a checkpoint).
@@ -297,11 +389,8 @@ def colorize(state: TrainState, images: jax.Array, color_space: str) -> jax.Arra
     sRGB float [B, H, W, 3] in [0, 1].
   """
   cond, _ = color.encode(images, color_space)
-  params = state.gen_params if state.ema_params is None else state.ema_params
-  variables = {"params": params}
-  if state.gen_batch_stats:
-    variables["batch_stats"] = state.gen_batch_stats
-  return color.decode(cond, state.generator.apply(variables, cond, train=False), color_space)
+  prediction = state.generator.apply(inference_variables(state), cond, train=False)
+  return color.decode(cond, prediction, color_space)
 
 
 def donated_state() -> tuple[int, ...]:

@@ -29,8 +29,9 @@ SCHEMA: dict[str, type] = {
     "ema_decay": float,
     "model.width": int, "model.max_width": int, "model.norm": str, "model.dropout": float,
     "model.critic_width": int, "model.critic_layers": int, "model.conv_impl": str,
+    "model.dropout_layers": str, "model.init_std": float,
     "optimizer.generator_lr": float, "optimizer.critic_lr": float, "optimizer.b1": float,
-    "optimizer.b2": float,
+    "optimizer.b2": float, "optimizer.decay_start": float,
     "log_every_steps": int, "eval_every_steps": int, "eval_examples": int,
     "checkpoint_every_steps": int, "keep_checkpoints": int, "sample_epochs": tuple,
     "num_samples": int, "compilation_cache_dir": str,
@@ -136,6 +137,12 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
            "l1_weight", c.l1_weight,
            "a positive number for loss='l1', else >= 0 (0: no L1 term)")
   _require(0 <= c.model.dropout < 1, "model.dropout", c.model.dropout, "in [0, 1)")
+  _require(c.model.dropout_layers in models.DROPOUT_LAYERS, "model.dropout_layers",
+           c.model.dropout_layers, f"one of {models.DROPOUT_LAYERS}")
+  _require(math.isfinite(c.model.init_std) and c.model.init_std >= 0, "model.init_std",
+           c.model.init_std, ">= 0 (0: flax's default initialisation)")
+  _require(0 < c.optimizer.decay_start <= 1, "optimizer.decay_start", c.optimizer.decay_start,
+           "in (0, 1] (1: constant learning rates)")
   _require(0 <= c.ema_decay < 1, "ema_decay", c.ema_decay, "in [0, 1) (0 disables the EMA)")
   _require(c.num_train_steps > 0 or c.num_epochs > 0, "num_train_steps", c.num_train_steps,
            "> 0, or num_epochs > 0 (num_train_steps wins when > 0)")

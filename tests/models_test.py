@@ -5,6 +5,7 @@ materialised. The value tests fill the abstract variables with numpy random numb
 of calling `Module.init`: on XLA:CPU every distinct shape drawn with threefry costs its own
 compilation (up to a second), and the initialisers are not what these tests are about.
 """
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -203,3 +204,41 @@ def test_critic_input_gradient_is_per_sample():
   grad = jax.jit(jax.grad(lambda x: critic.apply(params, cond, x)[0].sum()))(colour)
   assert np.all(np.asarray(grad[1]) == 0.0)
   assert np.any(np.asarray(grad[0]) != 0.0)
+
+
+def _dropout_widths(**kwargs) -> list[int]:
+  """The channel counts of the layers a generator applies dropout to (32x32, training)."""
+  generator = models.UNetGenerator(**{"width": 8, "max_width": 32, "dropout": 0.5, **kwargs})
+  variables = _numpy_variables(_abstract_variables(generator, (2, 32, 32, 1), train=False))
+  widths = []
+
+  def record(next_fun, args, kwargs, context):
+    if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
+      widths.append(args[0].shape[-1])
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    generator.apply(variables, _uniform((2, 32, 32, 1)), train=True,
+                    rngs={"dropout": jax.random.key(0)}, mutable=["batch_stats"])
+  return widths
+
+
+def test_dropout_layers():
+  # Decoder widths at 32x32 with width 8, max 32: 32, 32, 16, 8 (innermost first).
+  assert _dropout_widths() == [32, 32, 16]  # The seed: the three innermost.
+  assert _dropout_widths(dropout_layers="full_width") == [32, 32]  # pix2pix: the widest.
+  assert _dropout_widths(dropout_layers="full_width", dropout=0.0) == []
+
+
+@pytest.mark.parametrize("module, shapes", [
+    (models.UNetGenerator(width=8, max_width=32, init_std=0.02), [(1, 32, 32, 1)]),
+    (models.PatchCritic(width=8, init_std=0.02), [(1, 32, 32, 1), (1, 32, 32, 2)]),
+])
+def test_init_std_draws_kernels_from_the_tutorials_normal(module, shapes):
+  inputs = [jnp.zeros(s) for s in shapes]
+  kwargs = {"train": False} if isinstance(module, models.UNetGenerator) else {}
+  params = module.init(jax.random.key(0), *inputs, **kwargs)["params"]
+  kernels = np.concatenate([np.ravel(leaf) for path, leaf in
+                            jax.tree_util.tree_leaves_with_path(params)
+                            if path[-1].key == "kernel"])
+  assert abs(kernels.mean()) < 1e-3 and kernels.std() == pytest.approx(0.02, rel=0.02)

@@ -3,6 +3,7 @@
 Every case compiles `train_iteration` once (a few seconds on CPU) and is run once per test
 session: `_run` is memoised, and each test reads the cached result.
 """
+import dataclasses
 import functools
 
 import jax
@@ -220,9 +221,8 @@ def test_golden_one_step():
 
 def test_colorize_keeps_lab_lightness():
   _, _, _, state, _ = _run("wgan_gp")
-  # Mid-lightness, low-chroma inputs: the predicted ab (at most +-110 after one step) leave
-  # most pixels inside the sRGB gamut (all of them today), where decoding keeps L exactly
-  # (up to float32: the error is ~1e-5).
+  # Out-of-gamut predictions lose chroma, not lightness: L is kept at every pixel (up to
+  # float32: the error is ~1e-5).
   rng = np.random.default_rng(1)
   gray = rng.integers(90, 170, (8, 8, 8, 1))
   images = np.clip(gray + rng.integers(-20, 21, (8, 8, 8, 3)), 0, 255).astype(np.uint8)
@@ -232,19 +232,76 @@ def test_colorize_keeps_lab_lightness():
   assert out.min() >= 0.0 and out.max() <= 1.0
   l_in = np.asarray(color.rgb_to_lab(images / 255.0))[..., 0]
   l_out = np.asarray(color.rgb_to_lab(out))[..., 0]
-  in_gamut = np.all((out > 1e-4) & (out < 1 - 1e-4), axis=-1)
-  assert in_gamut.mean() > 0.25, in_gamut.mean()
-  assert np.max(np.abs(l_out - l_in)[in_gamut]) < 0.05
-  # Clipping out-of-gamut colours moves L, but not arbitrarily far.
-  assert np.max(np.abs(l_out - l_in)) < 50.0
+  assert np.max(np.abs(l_out - l_in)) < 0.01
 
 
 def test_colorize_uses_ema_params():
   _, _, images, state, _ = _run("vanilla_rgb_ema")
   colorize = jax.jit(train_step.colorize, static_argnums=2)
   with_ema = np.asarray(colorize(state, images[0], "rgb"))
-  as_params = np.asarray(colorize(state.replace(gen_params=state.ema_params, ema_params=None),
-                                  images[0], "rgb"))
+  as_params = np.asarray(colorize(state.replace(
+      gen_params=state.ema_params, gen_batch_stats=state.ema_batch_stats, ema_params=None),
+      images[0], "rgb"))
   without_ema = np.asarray(colorize(state.replace(ema_params=None), images[0], "rgb"))
   np.testing.assert_array_equal(with_ema, as_params)
   assert not np.allclose(with_ema, without_ema)
+
+
+def test_lr_factor_is_pix2pix_linear_decay():
+  hp = train_step.StepConfig(decay_start=0.5, num_steps=10)
+  factors = [float(train_step.lr_factor(jnp.asarray(s), hp)) for s in (0, 5, 6, 9, 10, 12)]
+  np.testing.assert_allclose(factors, [1.0, 1.0, 0.8, 0.2, 0.0, 0.0], atol=1e-6)
+  assert float(train_step.lr_factor(jnp.asarray(10**6), train_step.StepConfig())) == 1.0
+  with pytest.raises(ValueError, match="num_steps"):
+    config = helpers.config()
+    config.optimizer.decay_start = 0.5
+    train_step.StepConfig.from_config(config)
+
+
+@pytest.mark.parametrize("case, part", [("wgan_gp", "critic_params"), ("l1_rgb", "gen_params")])
+def test_decayed_learning_rate_scales_the_updates(case, part):
+  # At step 75 of 100 the factor is 0.5: the parameters move half as far as at full rate.
+  # (The critic is updated first, so its update is comparable; the generator's is checked
+  # without a critic, whose halved update would change the generator's gradient.)
+  config, state, images, _, _ = _run(case)
+  config = config.copy_and_resolve_references()
+  config.optimizer.decay_start = 0.5
+  hp = train_step.StepConfig.from_config(config, num_steps=100)
+  at_75 = state.replace(step=jnp.asarray(75, jnp.int32))
+  moved = {}
+  for name, step_hp in (("half", hp), ("full", dataclasses.replace(hp, decay_start=1.0))):
+    new_state, _ = jax.jit(functools.partial(train_step.train_iteration, hp=step_hp))(
+        at_75, images, jax.random.key(config.seed))
+    moved[name] = jax.tree.map(lambda new, old: new - old, getattr(new_state, part),
+                               getattr(state, part))
+  for half, full in zip(jax.tree.leaves(moved["half"]), jax.tree.leaves(moved["full"])):
+    # (Differences of float32 parameters near 1: absolute rounding of about 1e-7.)
+    np.testing.assert_allclose(half, 0.5 * full, rtol=1e-4, atol=2e-7)
+
+
+def test_ema_batch_stats_are_the_ema_generators_own():
+  # With statistics recomputed on one batch (and no dropout), the EMA generator in inference
+  # mode normalises exactly as it does in training mode on that batch.
+  config = helpers.config(ema_decay=0.5)
+  config.model.dropout = 0.0
+  state = train_step.create_train_state(config, jax.random.key(0))
+  state = state.replace(ema_params=jax.tree.map(lambda p: p * 1.5, state.ema_params))
+  hp = train_step.StepConfig.from_config(config)
+  batch = _images(1)
+  fresh = jax.jit(functools.partial(train_step.ema_batch_stats, hp=hp))(
+      state, batch, jax.random.key(1))
+  assert not any(np.allclose(a, b) for a, b in zip(jax.tree.leaves(fresh.ema_batch_stats),
+                                                    jax.tree.leaves(state.ema_batch_stats)))
+  cond, _ = color.encode(batch[0], "lab")
+  train_mode, _ = state.generator.apply(
+      {"params": state.ema_params, "batch_stats": state.gen_batch_stats}, cond, train=True,
+      mutable=["batch_stats"])
+  inference = state.generator.apply(train_step.inference_variables(fresh), cond, train=False)
+  np.testing.assert_allclose(inference, train_mode, atol=2e-5)
+  # Over several batches, the statistics are the batches' mean.
+  two = jax.jit(functools.partial(train_step.ema_batch_stats, hp=hp))(
+      state, _images(2), jax.random.key(1))
+  one_each = [jax.jit(functools.partial(train_step.ema_batch_stats, hp=hp))(
+      state, _images(2)[i:i + 1], jax.random.key(1)).ema_batch_stats for i in range(2)]
+  for got, a, b in zip(jax.tree.leaves(two.ema_batch_stats), *map(jax.tree.leaves, one_each)):
+    np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-5, atol=1e-6)

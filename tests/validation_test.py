@@ -38,13 +38,22 @@ def _error(config, num_devices=1) -> str:
   return message
 
 
-@pytest.mark.parametrize("variant", ["", "wgan_gp_paper", "fast", "subset"])
+@pytest.mark.parametrize("variant", ["", "seed", "wgan_gp_paper", "fast", "subset", "subset100",
+                                     "seed,subset"])
 def test_shipped_configs_match_the_schema_and_pass(variant):
   config = cifar10.get_config(variant)
   assert set(validation.flatten(config.to_dict())) == set(validation.SCHEMA)
   validation.validate_config(config, num_devices=1)
   validation.validate_config(quickstart.get_config(), num_devices=1)
   validation.validate_config(test_config.get_config(), num_devices=1)
+
+
+def test_variants_compose_in_order():
+  config = cifar10.get_config("seed,subset100")
+  assert config.num_epochs == 100 and config.sample_epochs == (1, 10, 25, 50, 100)
+  assert config.optimizer.decay_start == 1.0 and config.ema_decay == 0.0
+  with pytest.raises(ValueError, match="unknown variant 'subsett'.*seed, "):
+    cifar10.get_config("seed,subsett")
 
 
 def test_unknown_key():
