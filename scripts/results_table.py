@@ -1,0 +1,130 @@
+r"""One results table over seeds: mean ± standard deviation per group of runs.
+
+    python scripts/results_table.py runs/recipe/*                        # validation split
+    python scripts/results_table.py --split=test --reference=seed runs/final/*
+
+Runs whose workdir names differ only in `seed=<n>` form one group (`ema_decay=0.999,seed=0`
+and `ema_decay=0.999,seed=1` are the group `ema_decay=0.999`; a name that is only a seed is
+the group `base`). Each run is scored by `python -m colorize.evaluate` on the split (its
+latest checkpoint; the eval/ files it wrote are reused when present), and each cell is the
+mean ± sample standard deviation over the group's seeds. With `--reference`, the columns
+`ΔPSNR` and `ΔΔE00` are paired differences from that group, seed by seed (mean ± std over
+the seeds both groups have), which cancel the part of the noise two runs of one seed share.
+The gray and mean-colour baselines come from the first run's evaluation (they depend on the
+images only). Prints a Markdown table.
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from colorize import evaluate  # pylint: disable=g-import-not-at-top
+from colorize import inference
+from colorize.errors import UserError
+
+# metric key -> (column heading, format); the headline first.
+COLUMNS = {
+    "psnr": ("PSNR dB ↑", "{:.2f}"),
+    "psnr_per_image": ("PSNR/img dB ↑", "{:.2f}"),
+    "delta_e2000": ("ΔE00 ↓", "{:.2f}"),
+    "ssim": ("SSIM ↑", "{:.4f}"),
+    "ab_auc": ("AuC ab ↑", "{:.4f}"),
+    "lab_acc_2pct": ("acc 2% ↑", "{:.3f}"),
+    "colorfulness_ratio": ("colourful. ratio", "{:.3f}"),
+    "ab_hist_intersection": ("ab hist. ∩ ↑", "{:.3f}"),
+}
+_SEED = re.compile(r"(^|,)seed=(\d+)(?=,|$)")
+
+
+def group_and_seed(workdir: str) -> tuple[str, int]:
+  """("ema_decay=0.999", 1) for .../ema_decay=0.999,seed=1; ("base", n) for .../seed=n."""
+  name = os.path.basename(os.path.normpath(workdir))
+  match = _SEED.search(name)
+  if not match:
+    return name, int(inference.read_config(workdir).get("seed", 0))
+  return _SEED.sub("", name).strip(",") or "base", int(match.group(2))
+
+
+def run_metrics(workdir: str, split: str | None) -> dict:
+  """The run's evaluate record on `split` (its own eval split when None), made if missing."""
+  config = inference.read_config(workdir)
+  sub = "" if split in (None, config.get("eval_split")) else f"split-{split}"
+  steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
+                 if s.isdigit())
+  if not steps:
+    raise UserError(f"{workdir}: no checkpoint")
+  path = os.path.join(workdir, "eval", str(steps[-1]), sub, "metrics.json")
+  if not os.path.exists(path):
+    args = [f"--workdir={workdir}"] + ([f"--split={split}"] if split else [])
+    if evaluate.run(args) != 0:
+      raise UserError(f"{workdir}: python -m colorize.evaluate {' '.join(args)} failed")
+  with open(path) as f:
+    return json.load(f)
+
+
+def _cell(values: list[float | None], fmt: str) -> str:
+  values = [v for v in values if v is not None]
+  if not values:
+    return "n/a"
+  if len(values) == 1:
+    return fmt.format(values[0])
+  spread = fmt.replace("+", "").format(np.std(values, ddof=1))
+  return f"{fmt.format(np.mean(values))} ± {spread}"
+
+
+def table(records: dict[str, dict[int, dict]], reference: str | None) -> str:
+  """The Markdown table of every group (seed -> evaluate record), then the baselines."""
+  heads = ["run", "seeds"] + [h for h, _ in COLUMNS.values()]
+  if reference:
+    heads += [f"ΔPSNR vs {reference}", f"ΔΔE00 vs {reference}"]
+  lines = ["| " + " | ".join(heads) + " |", "| --- |" + " ---: |" * (len(heads) - 1)]
+  for group, by_seed in records.items():
+    cells = [group, ",".join(map(str, sorted(by_seed)))]
+    cells += [_cell([r["metrics"][k] for r in by_seed.values()], fmt)
+              for k, (_, fmt) in COLUMNS.items()]
+    if reference:
+      shared = sorted(set(by_seed) & set(records[reference]))
+      for key in ("psnr", "delta_e2000"):
+        diffs = [by_seed[s]["metrics"][key] - records[reference][s]["metrics"][key]
+                 for s in shared]
+        cells.append(_cell(diffs, "{:+.2f}") if group != reference else "-")
+    lines.append("| " + " | ".join(cells) + " |")
+  first = next(iter(next(iter(records.values())).values()))
+  for name, metrics in first["baselines"].items():
+    cells = [f"{name} (baseline)", "-"] + [_cell([metrics.get(k)], fmt)
+                                            for k, (_, fmt) in COLUMNS.items()]
+    lines.append("| " + " | ".join(cells + ["-"] * (2 if reference else 0)) + " |")
+  return "\n".join(lines) + f"\n\nEvaluated on {first['source']}; mean ± std over seeds.\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+  p = argparse.ArgumentParser(prog="python scripts/results_table.py", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("workdirs", nargs="+", help="Training workdirs, e.g. runs/recipe/*.")
+  p.add_argument("--split", help="Dataset split (default: each run's eval split, i.e. "
+                 "validation); --split=test only for final tables.")
+  p.add_argument("--reference", help="Group to report paired differences against.")
+  args = p.parse_args(argv)
+  records: dict[str, dict[int, dict]] = collections.defaultdict(dict)
+  try:
+    for workdir in args.workdirs:
+      group, seed = group_and_seed(workdir)
+      records[group][seed] = run_metrics(workdir, args.split)
+    if args.reference and args.reference not in records:
+      raise UserError(f"--reference={args.reference}: no such group ({', '.join(records)})")
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(table(dict(records), args.reference))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,49 @@
+"""scripts/results_table.py: groups by seed, mean ± std, paired differences."""
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+import results_table  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_KEYS = ("psnr", "psnr_per_image", "delta_e2000", "ssim", "ab_auc", "lab_acc_2pct",
+         "colorfulness_ratio", "ab_hist_intersection")
+
+
+def _run(root, name, psnr, delta_e, step=10):
+  """A workdir that evaluate has already scored (its eval/<step>/metrics.json)."""
+  workdir = root / name
+  (workdir / "checkpoints" / str(step)).mkdir(parents=True)
+  (workdir / "config.json").write_text(json.dumps({"seed": 0, "eval_split": "val"}))
+  metrics = {k: 0.5 for k in _KEYS} | {"psnr": psnr, "delta_e2000": delta_e}
+  (workdir / "eval" / str(step)).mkdir(parents=True)
+  (workdir / "eval" / str(step) / "metrics.json").write_text(json.dumps({
+      "metrics": metrics, "source": "the validation images",
+      "baselines": {"gray": metrics | {"psnr": 20.0}}}))
+  return str(workdir)
+
+
+def test_groups_by_seed_with_mean_std_and_paired_differences(tmp_path, capsys):
+  runs = [_run(tmp_path, "seed=0", 21.0, 10.0), _run(tmp_path, "seed=1", 23.0, 12.0),
+          _run(tmp_path, "ema=0.9,seed=0", 21.5, 9.0), _run(tmp_path, "ema=0.9,seed=1", 24.5, 11.0)]
+  assert results_table.main(runs + ["--reference=base"]) == 0
+  rows = {line.split(" | ")[0][2:]: line.split(" | ")
+          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+  assert rows["base"][1] == "0,1" and rows["base"][2] == "22.00 ± 1.41"  # std with ddof=1.
+  assert rows["ema=0.9"][2] == "23.00 ± 2.12"
+  # Paired by seed: +0.5 and +1.5 dB; -1 and -1 in ΔE00.
+  assert rows["ema=0.9"][-2:] == ["+1.00 ± 0.71", "-1.00 ± 0.00 |"]
+  assert rows["gray (baseline)"][2] == "20.00"
+
+
+def test_unknown_reference_is_one_line(tmp_path, capsys):
+  assert results_table.main([_run(tmp_path, "seed=0", 21.0, 10.0), "--reference=x"]) == 2
+  assert capsys.readouterr().err.strip() == "error: --reference=x: no such group (base)"
+
+
+@pytest.mark.parametrize("name, want", [("a=1,seed=3", ("a=1", 3)), ("seed=2,b=x", ("b=x", 2)),
+                                        ("seed=4", ("base", 4))])
+def test_group_and_seed(name, want):
+  assert results_table.group_and_seed(f"/runs/{name}") == want
