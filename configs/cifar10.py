@@ -9,12 +9,14 @@ Variants (`--config=configs/cifar10.py:<variant>[,<variant>...]`, applied in ord
                   three innermost decoder layers, flax's initialisation, no jitter).
   wgan_gp_paper   Gulrajani et al. 2017: Adam(1e-4, 0.0, 0.9), n_critic 5.
   fast            large batch (256) for a GPU/TPU host, 20,000 steps, lr scaled by 4.
-  subset          10 epochs on an offline 10% subset of CIFAR-10 (5,085 training images).
+  subset          10 epochs on an offline 10% subset of CIFAR-10 (5,085 training images)
+                  that tfds prepared on the development machine, where it sits beside the
+                  repository (the default data_dir of `_subset`); elsewhere pass
+                  --config.data_dir=/path/to/tensorflow_datasets.
   subset100       100 epochs on that subset, sample grids after epochs 1, 10, 25, 50, 100.
 
-Measured (README, "Results"): `subset` took 5 min 12 s on a 2-core CPU and ended at
-eval_l1 0.088 / eval_psnr 23.4 dB on 500 test images (the gray baseline: 0.083 / 24.7 dB).
-The full recipe and the GPU variants have not been timed yet; no figure is claimed for them.
+Wall times and metrics, with the commands that measured them, are in the README ("Results")
+and docs/training.md; the full recipe and the GPU variants have not been measured yet.
 """
 import ml_collections
 
@@ -77,7 +79,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.num_samples = 8  # Images in each sample grid.
   c.compilation_cache_dir = "~/.cache/colorize/jax"  # "" disables the persistent cache.
 
-  # Reliability (README, "Resuming and preemption").
+  # Reliability (docs/reliability.md).
   # A NaN/Inf loss, parameter or optimizer moment: "stop" ends the run with an error naming the
   # step and the value (the last good checkpoint is kept); "skip" drops that step's update and
   # counts it (`skipped_steps` in metrics.jsonl).

@@ -1,10 +1,11 @@
-r"""Quickstart: a small colorizer trained on generated images, offline, in about a minute on CPU.
+r"""Quickstart: a small colorizer trained on generated images, offline, on a CPU.
 
     python -m colorize.main --config=configs/quickstart.py --workdir=runs/quickstart
 
 Needs no download: the "shapes" dataset is drawn on the fly (colours follow the shapes, so
 there is something to learn). Writes every artifact a full run writes: checkpoints,
-TensorBoard events, metrics.jsonl, config.json, samples/*.png and plots/*.png.
+TensorBoard events, metrics.jsonl, config.json, samples/*.png and plots/*.png. The README gives
+its measured wall time.
 """
 import ml_collections
 

@@ -18,7 +18,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.model.max_width = 8
   c.model.critic_width = 4
   c.model.critic_layers = 2
-  # Tiny models are compile-bound: the "xla" convs compile ~2.5x faster than "matmul"
+  # Tiny models are compile-bound, and the "xla" convs compile faster than "matmul"
   # (tests/conv_test.py checks the two agree).
   c.model.conv_impl = "xla"
   c.log_every_steps = 2
