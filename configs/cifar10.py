@@ -123,7 +123,8 @@ def _fast(c: ml_collections.ConfigDict) -> None:
 def _subset(c: ml_collections.ConfigDict, num_epochs: int = 10,
             sample_epochs: tuple[int, ...] = (1, 5, 10)) -> None:
   # An offline 10% of CIFAR-10 (5,085 training and 500 test images) prepared by tfds, kept
-  # beside the repository on the development machine; point data_dir at your own copy.
+  # beside the repository on the development machine (relative to the current directory, the
+  # repository root); point data_dir at your own copy.
   c.data_dir = "../shared/data/cifar10_subset/tfds"
   c.num_epochs = num_epochs
   c.eval_every_steps = c.checkpoint_every_steps = 286  # One epoch of its 4,576 images.

@@ -11,8 +11,8 @@ Nine points, each the `configs/cifar10.py:subset` recipe (10 epochs on 5,085 ima
   loss=l1:      the L1 term alone          (1; its weight only scales the gradient, which Adam
                                             divides out, so one run covers them)
 The full 3 x 2 x 3 product would repeat the vanilla and L1 runs under names that differ in a
-key they ignore. Each point takes as long as one `subset` run (README, "Results"). Not run
-yet: no results are claimed. docs/scaling.md has the sweep commands for SLURM and TPUs.
+key they ignore. Each point is one `subset` run (the README's "Results" times three of them).
+Not run yet: no results are claimed. docs/scaling.md has the sweep commands for SLURM and TPUs.
 """
 from configs.sweeps import Sweep, grid
 
