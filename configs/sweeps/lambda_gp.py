@@ -5,7 +5,7 @@ r"""The penalty and L1 weights of WGAN-GP, against a vanilla GAN and L1 alone (C
     python -m colorize.evaluate --workdir=runs/sweep/loss=wgan_gp,lambda_gp=1,l1_weight=10 \
         --compare runs/sweep/loss=wgan_gp,lambda_gp=1,l1_weight=100 ...
 
-Nine points, each the `configs/cifar10.py:subset` recipe (10 epochs on 5,085 images):
+Nine points, each the `configs/cifar10.py:subset` recipe (10 epochs on 90% of 5,085 images):
   loss=wgan_gp: lambda_gp in {1, 10, 100} x l1_weight in {10, 100}   (6 runs)
   loss=vanilla: l1_weight in {10, 100}     (2; lambda_gp is not in its loss)
   loss=l1:      the L1 term alone          (1; its weight only scales the gradient, which Adam
