@@ -11,6 +11,8 @@ from etils import epath
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from colorize import atomic
+
 _ROW_LABELS = ("grayscale", "generated", "real")
 _GAP = 2  # White pixels between images, between rows and around the grid.
 _LABEL_PAD = 4  # Pixels left and right of the label text.
@@ -80,18 +82,18 @@ def sample_grid(gray_NHW3: np.ndarray, generated_NHW3: np.ndarray, real_NHW3: np
   return np.asarray(canvas)
 
 
-def save_png(path: str | os.PathLike, image_HW3: np.ndarray) -> None:
-  """Writes a uint8 [H, W, 3] image as PNG, creating parent directories.
+def save_png(path: str | os.PathLike, image_HW3: np.ndarray,
+             inside: str | os.PathLike | None = None) -> None:
+  """Writes a uint8 [H, W, 3] image as PNG (`atomic.write_bytes`), creating parent directories.
 
   Args:
     path: output file path, local or a URL epath knows (gs://...: workdirs on GCS).
     image_HW3: uint8 image, [H, W, 3] (or [H, W] grayscale).
+    inside: if given, the folder `path` must stay in (e.g. the workdir).
   """
-  path = epath.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
   buffer = io.BytesIO()
   Image.fromarray(np.asarray(image_HW3, dtype=np.uint8)).save(buffer, format="PNG")
-  path.write_bytes(buffer.getvalue())
+  atomic.write_bytes(path, buffer.getvalue(), inside)
 
 
 def _read_series(metrics_jsonl: str) -> dict[str, tuple[list[int], list[float]]]:
@@ -119,7 +121,8 @@ def _read_series(metrics_jsonl: str) -> dict[str, tuple[list[int], list[float]]]
           for name, values in by_step.items()}
 
 
-def plot_curves(metrics_jsonl: str, out_dir: str) -> list[str]:
+def plot_curves(metrics_jsonl: str, out_dir: str,
+                inside: str | os.PathLike | None = None) -> list[str]:
   """Plots the training curves of a JSON-lines metrics log as PNGs (see `CURVES`).
 
   Each log line is an object with "step" and some metrics; metrics absent from a line are
@@ -129,6 +132,7 @@ def plot_curves(metrics_jsonl: str, out_dir: str) -> list[str]:
   Args:
     metrics_jsonl: path of the log (local or gs://...).
     out_dir: directory for the PNGs, created if missing (local or gs://...).
+    inside: if given, the folder the PNGs must stay in (e.g. the workdir).
 
   Returns:
     The paths written, in `CURVES` order.
@@ -159,9 +163,8 @@ def plot_curves(metrics_jsonl: str, out_dir: str) -> list[str]:
     ax.legend()
     fig.tight_layout()
     path = epath.Path(out_dir) / file_name
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    path.write_bytes(buffer.getvalue())
+    atomic.write_bytes(path, buffer.getvalue(), inside)
     written.append(os.fspath(path))
   return written
