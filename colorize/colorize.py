@@ -5,8 +5,15 @@ r"""Colorizes image files: `python -m colorize.colorize --workdir=runs/x --input
 
 `--input` takes files, folders (recursively: their image files, sub-folders kept in the
 output) and globs, and repeats. Each input gives one output of the same name in `--output`,
-in the format of its extension (`--format` overrides it). A file that cannot be colorized is
-reported as one `path: reason` line and skipped; the rest are still done.
+in the format of its extension (`--format` overrides it); a glob's matches keep their paths
+below the glob's first wildcard (`photos/**` gives `sub/a.png` for `photos/sub/a.png`), and a
+file matched twice is done once. Only JPEG, PNG, TIFF, BMP and WebP files are decoded,
+whatever their names say (`image_files`). A file that cannot be colorized is reported as one
+`path: reason` line and skipped; the rest are still done.
+
+The persistent compilation cache is the user's: `--compilation_cache_dir`, else JAX's own
+`JAX_COMPILATION_CACHE_DIR`, else `~/.cache/colorize/jax` (`inference.use_compilation_cache`);
+a workdir's config.json never chooses it.
 
 `load_image` is the file decoding on its own, for the Python API:
 `Colorizer.from_workdir(workdir)(load_image("scan.jpg"))`.
@@ -22,17 +29,19 @@ runs in-process from tests and the console script without global state.
 import argparse
 import dataclasses
 import glob
+import io
 import os
 import sys
-import tempfile
 import warnings
 
-import jax
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
 import tqdm
 
+from colorize import atomic
+from colorize import errors
+from colorize import image_files
 from colorize import inference
 from colorize.errors import UserError
 
@@ -40,7 +49,6 @@ from colorize.errors import UserError
 FORMATS = {"png": ("PNG", ".png"), "jpeg": ("JPEG", ".jpg"), "jpg": ("JPEG", ".jpg"),
            "tiff": ("TIFF", ".tif"), "tif": ("TIFF", ".tif"), "bmp": ("BMP", ".bmp"),
            "webp": ("WEBP", ".webp")}
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 # Output extension -> Pillow format: the extensions of FORMATS and their long spellings.
 _EXTENSION_FORMATS = {ext: name for name, ext in FORMATS.values()} | {".jpeg": "JPEG",
                                                                       ".tiff": "TIFF"}
@@ -50,6 +58,9 @@ DEFAULT_MAX_PIXELS = 50_000_000
 # PNG's zlib level 1 encodes a 1024x768 photo 4.6x faster than Pillow's default 6 (44 vs
 # 204 ms here) for a 12% larger file: encoding would otherwise dominate the run.
 _SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "PNG": {"compress_level": 1}}
+# --batch_size's ceiling: every model call is padded to the batch size, so a larger one only
+# costs memory and time (10**12 would ask for terabytes).
+MAX_BATCH_SIZE = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +84,7 @@ class Summary:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
   """Parses the command line (see the module docstring)."""
-  p = argparse.ArgumentParser(
+  p = errors.OneLineParser(
       prog="colorize",
       description="Colorizes image files (files, folders, globs) with a trained colorizer.",
       epilog="Exit status: 0 all done (or skipped: output exists), 1 some file failed, "
@@ -90,12 +101,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help="Output format for every file (default: the input's extension).")
   p.add_argument("--overwrite", action="store_true", help="Replace existing outputs.")
   p.add_argument("--batch_size", type=int, default=inference.DEFAULT_BATCH_SIZE,
-                 help="Images per model call.")
+                 help=f"Images per model call (1..{MAX_BATCH_SIZE}).")
   p.add_argument("--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
                  help="Larger images are skipped; also the pixels of one batch in memory.")
+  inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
-  if args.batch_size < 1 or args.max_pixels < 1:
-    p.error("--batch_size and --max_pixels must be positive")
+  if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+    p.error(f"--batch_size={args.batch_size}: give 1..{MAX_BATCH_SIZE} (each model call is "
+            "padded to it)")
+  if args.max_pixels < 1:
+    p.error("--max_pixels must be positive")
+  for flag in ("workdir", "output"):  # E.g. --output=$UNSET: not the current directory.
+    if not getattr(args, flag).strip():
+      p.error(f"--{flag} is empty (an unset shell variable?)")
   return args
 
 
@@ -103,8 +121,10 @@ def collect_jobs(inputs: list[str], output_dir: str, fmt: str | None
                  ) -> tuple[list[Job], list[str]]:
   """Expands the inputs into jobs.
 
-  Folders give their image files (not those under `output_dir`), with their sub-folders
-  kept; files and glob matches give their name.
+  Folders give their image files (`image_files.list_images`, not those under `output_dir`),
+  with their sub-folders kept; a file gives its name; a glob's matches (files, and folders
+  as above) keep their paths below the glob's first wildcard. A job that comes up twice
+  (`photos/**` matches `photos/sub` and the files in it) is kept once.
 
   Args:
     inputs: the `--input` values.
@@ -112,37 +132,41 @@ def collect_jobs(inputs: list[str], output_dir: str, fmt: str | None
     fmt: the `--format` value, or None to keep each input's extension.
 
   Returns:
-    (jobs, `path: reason` lines for inputs that name nothing).
+    (jobs, `path: reason` lines for inputs that name nothing usable).
   """
-  jobs, failed = [], []
+  jobs, failed = {}, []
   for pattern in inputs:
-    if os.path.exists(pattern):
-      matches = [pattern]
+    if os.path.lexists(pattern):
+      matches, base = [pattern], None
     else:
       matches = sorted(glob.glob(pattern, recursive=True))
+      base = _glob_base(pattern)
       if not matches:
         failed.append(f"{pattern}: no such file, folder or glob match")
     for path in matches:
       if os.path.isdir(path):
-        files = _folder_images(path, output_dir)
-        if not files:
-          failed.append(f"{path}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in it")
-        jobs.extend(Job(f, _output_path(output_dir, os.path.relpath(f, path), fmt))
-                    for f in files)
+        files = image_files.list_images(path, skip=output_dir)
+        if not files and base is None:
+          failed.append(f"{path}: no image files ({', '.join(image_files.EXTENSIONS)}) in it")
+        jobs.update((job, None) for job in (
+            Job(f, _output_path(output_dir, os.path.relpath(f, base or path), fmt))
+            for f in files))
+      elif not image_files.is_regular_file(path):
+        failed.append(f"{path}: not a regular file (a FIFO, socket, device or broken link)")
       else:
-        jobs.append(Job(path, _output_path(output_dir, os.path.basename(path), fmt)))
-  return jobs, failed
+        relative = os.path.relpath(path, base) if base else os.path.basename(path)
+        jobs[Job(path, _output_path(output_dir, relative, fmt))] = None
+  return list(jobs), failed
 
 
-def _folder_images(folder: str, output_dir: str) -> list[str]:
-  """Image files under `folder`, sorted, skipping `output_dir` (it may lie inside)."""
-  skip = os.path.realpath(output_dir)
-  files = []
-  for root, dirs, names in os.walk(folder):
-    dirs[:] = sorted(d for d in dirs if os.path.realpath(os.path.join(root, d)) != skip)
-    files.extend(os.path.join(root, n) for n in sorted(names)
-                 if n.lower().endswith(IMAGE_EXTENSIONS))
-  return files
+def _glob_base(pattern: str) -> str:
+  """The folder a glob's matches are named from: its path up to the first wildcard."""
+  fixed = []
+  for part in pattern.split(os.sep)[:-1]:
+    if any(c in part for c in "*?["):
+      break
+    fixed.append(part)
+  return os.sep.join(fixed) or (os.sep if fixed else ".")
 
 
 def _output_path(output_dir: str, relative: str, fmt: str | None) -> str:
@@ -187,35 +211,34 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
   """Decodes an image file with its EXIF orientation applied.
 
   Args:
-    path: a JPEG, PNG, TIFF, BMP, WebP (or any format Pillow reads) file.
+    path: a JPEG, PNG, TIFF, BMP or WebP file (whatever its name; `image_files.FORMATS`).
     max_pixels: larger images are refused before they are decoded.
 
   Returns:
-    The array `inference.Colorizer` takes (see `inference.pil_to_array`).
+    The array `inference.Colorizer` takes (see `image_files.to_array`).
 
   Raises:
-    UserError: "<path>: <reason>" for a file that is empty, not an image, truncated, corrupt
-      or too large.
+    UserError: "<path>: <reason>" for a file that is empty, not a regular file, not one of
+      those formats, truncated, corrupt, outside its mode's range or too large.
   """
   try:
-    if os.path.getsize(path) == 0:
+    if image_files.is_regular_file(path) and os.path.getsize(path) == 0:
       raise UserError(f"{path}: empty file")
     # Pillow warns above ~89 Mpixel; our own `max_pixels` check is the one that applies.
     with warnings.catch_warnings():
       warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-      with Image.open(path) as image:
+      with image_files.open_image(path) as image:
         if image.width * image.height > max_pixels:
           raise UserError(f"{path}: too large ({image.width}x{image.height} = "
                           f"{image.width * image.height:,} pixels > the limit of "
                           f"{max_pixels:,}; see --max_pixels)")
         image.load()
-        return inference.pil_to_array(ImageOps.exif_transpose(image))
+        ImageOps.exif_transpose(image, in_place=True)
+        return image_files.to_array(image)
   except UserError:
     raise
   except Image.DecompressionBombError as e:
     raise UserError(f"{path}: too large for Pillow ({e})") from None
-  except Image.UnidentifiedImageError:
-    raise UserError(f"{path}: not an image (or a format Pillow cannot read)") from None
   except MemoryError:
     raise UserError(f"{path}: not enough memory to decode it") from None
   # Pillow's plugins raise many types for broken files (OSError, SyntaxError, struct.error).
@@ -224,9 +247,7 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
 
 
 def save_image(image: np.ndarray, path: str) -> None:
-  """Writes uint8 RGB(A) to `path` atomically: a temporary file beside it, then a rename.
-
-  A killed run leaves no half-written output, only (at worst) a hidden `.*.tmp` file.
+  """Writes uint8 RGB(A) to `path` with `atomic.write_bytes` (whole or not at all).
 
   Args:
     image: uint8 [H, W, 3 or 4]; the alpha is dropped for JPEG, which has none.
@@ -235,17 +256,9 @@ def save_image(image: np.ndarray, path: str) -> None:
   name = _EXTENSION_FORMATS.get(os.path.splitext(path)[1].lower(), "PNG")
   if name == "JPEG" and image.shape[-1] == 4:
     image = image[..., :3]
-  folder = os.path.dirname(path) or "."
-  os.makedirs(folder, exist_ok=True)
-  fd, temporary = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                                   suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      Image.fromarray(image).save(f, format=name, **_SAVE_OPTIONS.get(name, {}))
-    os.replace(temporary, path)
-  except BaseException:
-    os.unlink(temporary)
-    raise
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, format=name, **_SAVE_OPTIONS.get(name, {}))
+  atomic.write_bytes(path, buffer.getvalue())
 
 
 def colorize_files(colorizer: inference.Colorizer, jobs: list[Job], *, max_pixels: int,
@@ -304,12 +317,18 @@ def run(argv: list[str] | None = None) -> int:
     0, 1 (some file failed) or 2 (nothing could start).
   """
   args = parse_args(argv)
-  try:  # First: a workdir that cannot be used stops the run before anything is read.
-    cache = inference.read_config(args.workdir).get("compilation_cache_dir")
-    if cache:  # The run's persistent cache: a second command starts without compiling.
-      jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache))
+  try:  # First: a workdir or output that cannot be used stops the run before any image.
+    if os.path.lexists(args.output) and not os.path.isdir(args.output):
+      raise UserError(f"--output={args.output} is not a folder; give a folder (it is created "
+                      "if missing)")
+    inference.use_compilation_cache(args.compilation_cache_dir)
     colorizer = inference.Colorizer.from_workdir(
         args.workdir, args.step, batch_size=args.batch_size, native=args.native)
+    try:
+      os.makedirs(args.output, exist_ok=True)
+    except OSError as e:
+      raise UserError(f"cannot create --output={args.output} ({e.strerror or e}); give "
+                      "another folder") from None
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -20,13 +20,21 @@ ab of the run's training images, the best constant colour under L2).
 
 Writes, in `<workdir>/eval/<step>/` (a sub-folder `split-<name>` or `images-<folder>` when the
 images are not the run's own eval split, then `gray/` with --gray_only): `metrics.json` (the
-run, the baselines and what they were computed on), `table.md` (one row per run and baseline;
-with `--compare`, every run, all on the first run's images) and `grid.png` (gray | each run |
-ground truth, the first images). Each compared run also gets its own `eval/<step>/` files.
+run, the baselines and what they were computed on), `table.md` (the run and the baselines)
+and `grid.png` (gray | the run | ground truth, the first images). With `--compare`, every run
+is scored on the first run's images, and the side-by-side results (metrics.json of every
+run, table.md, grid.png) go to `compare/` in that folder: nothing is written in the compared
+runs' workdirs, whose own results stay theirs. Every file is written with
+`atomic.write_bytes` (a link in its place is replaced, not followed) and only inside the
+workdir; strings from configs are escaped in table.md.
 
 The summary itself is `set_metrics.evaluate_arrays` (also what the trainer logs on its eval
 subset); metrics that need network weights (FID, LPIPS) plug in as a `set_metrics.SetMetric`
 through `EXTRA_METRICS`; none is computed here.
+
+Evaluating never prepares or downloads a tfds dataset into the data_dir a workdir's
+config.json names (pass `--data_dir` to read it elsewhere): a workdir never chooses where
+files are written, nor where compiled code is cached (`--compilation_cache_dir`).
 
 Exit status: 0 done, 1 done but some image files could not be read (listed), 2 nothing
 could start (no config or checkpoint, no data). The flags are argparse's, as in
@@ -45,8 +53,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+import tensorflow_datasets as tfds
 
+from colorize import atomic
+from colorize import errors
 from colorize import color
+from colorize import image_files
 from colorize import inference
 from colorize import input_pipeline
 from colorize import plots
@@ -55,6 +67,11 @@ from colorize.errors import UserError
 
 MEAN_AB_IMAGES = 5000  # Training images the "mean colour" baseline averages over.
 NUM_SAMPLES = 8  # Images (columns) in grid.png.
+# --size and --batch_size ceilings: every image is held at --size squared (4 MB at 1024),
+# and every call is padded to --batch_size.
+MAX_SIZE = 1024
+MAX_BATCH_SIZE = 1024
+DATA_THREADS = 4  # Reader threads for the run's dataset: this machine's choice, not the run's.
 
 # Summary metrics in table order: key -> (column heading, format). Definitions in LEGEND.
 COLUMNS = {
@@ -155,7 +172,7 @@ def load_folder(folder: str, size: int, limit: int = 0) -> tuple[np.ndarray, lis
   (bilinear, antialiased when shrinking).
 
   Args:
-    folder: searched recursively for input_pipeline.IMAGE_EXTENSIONS files.
+    folder: searched recursively for image files (`image_files.list_images`).
     size: the side of the squares.
     limit: keep the first `limit` files that load; 0 for all.
 
@@ -165,23 +182,23 @@ def load_folder(folder: str, size: int, limit: int = 0) -> tuple[np.ndarray, lis
   Raises:
     UserError: no image file under `folder`, or none could be read.
   """
-  files = sorted(os.path.join(root, name) for root, _, names in os.walk(folder)
-                 for name in names if name.lower().endswith(input_pipeline.IMAGE_EXTENSIONS))
   images, failed = [], []
-  for path in files:
+  for path in image_files.list_images(folder):
     if limit and len(images) == limit:
       break
     try:
-      with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        images.append(np.asarray(ImageOps.fit(image, (size, size),
-                                              Image.Resampling.BILINEAR)))
+      with image_files.open_image(path) as image:
+        ImageOps.exif_transpose(image, in_place=True)
+        rgb = Image.fromarray(image_files.to_rgb_uint8(image))
+      images.append(np.asarray(ImageOps.fit(rgb, (size, size), Image.Resampling.BILINEAR)))
+    except UserError as e:
+      failed.append(str(e))
     # Pillow's plugins raise many types for broken files (OSError, SyntaxError, ...).
     except Exception as e:  # pylint: disable=broad-exception-caught
       failed.append(f"{path}: cannot read ({type(e).__name__}: {e})")
   if not images:
     raise UserError(f"{folder}: no readable image files "
-                    f"({', '.join(input_pipeline.IMAGE_EXTENSIONS)}) under it")
+                    f"({', '.join(image_files.EXTENSIONS)}) under it")
   return np.stack(images), failed
 
 
@@ -221,17 +238,25 @@ class Row:
   metrics: dict[str, float]
 
 
+def _md(text: str) -> str:
+  """`text` as literal Markdown on one line: strings from a config (a data_dir, a path) can
+  neither end the line or the table cell nor become markup or HTML."""
+  text = "".join("\\" + c if c in "\\|`<>[]*" else c for c in text)
+  return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def markdown_table(rows: Sequence[Row], source: str) -> str:
   """The results table in markdown, with what it was computed on and the metric legend."""
   extra = [k for k in rows[0].metrics if k not in COLUMNS and k not in _NOT_COLUMNS]
   keys = [k for k in COLUMNS if k in rows[0].metrics] + extra
   heads = ["run", "loss", "step"] + [COLUMNS.get(k, (k,))[0] for k in keys]
-  lines = [f"Evaluated on {source}.", "", "| " + " | ".join(heads) + " |",
+  lines = [f"Evaluated on {_md(source)}.", "", "| " + " | ".join(heads) + " |",
            "| --- | --- | ---: |" + " ---: |" * len(keys)]
   for row in rows:
     cells = ["n/a" if row.metrics[k] is None else COLUMNS.get(k, (k, "{:.4g}"))[1].format(
         row.metrics[k]) for k in keys]
-    lines.append("| " + " | ".join([row.name, row.loss, row.step] + cells) + " |")
+    lines.append("| " + " | ".join([_md(row.name), _md(row.loss), _md(row.step)] + cells)
+                 + " |")
   first = rows[0].metrics
   legend = LEGEND.format(reference=f"{first['colorfulness_reference']:.1f}",
                          num_images=first["num_images"], gray_references=first["gray_references"],
@@ -240,7 +265,7 @@ def markdown_table(rows: Sequence[Row], source: str) -> str:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-  p = argparse.ArgumentParser(
+  p = errors.OneLineParser(
       prog="python -m colorize.evaluate",
       description="Evaluates trained colorizers against ground truth and baselines.",
       epilog="Exit status: 0 done, 1 some image files unreadable, 2 nothing could start.")
@@ -257,20 +282,27 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "black-and-white photos: what does the model make of them?).")
   p.add_argument("--num_samples", type=int, default=NUM_SAMPLES,
                  help="Images (columns) in grid.png.")
-  p.add_argument("--size", type=int, help="Side of the --images squares (default: the "
-                 "run's image_size).")
+  p.add_argument("--size", type=int, help=f"Side of the --images squares, 1..{MAX_SIZE} "
+                 "(default: the run's image_size).")
   p.add_argument("--data_dir", help="Override the run's tfds data_dir (a relative one is "
                  "relative to the current directory, as in training).")
   p.add_argument("--batch_size", type=int, default=set_metrics.DEFAULT_BATCH_SIZE,
-                 help="Images per model and metric call.")
+                 help=f"Images per model and metric call (1..{MAX_BATCH_SIZE}).")
+  inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
   if not args.workdir:
     if not args.compare:
       p.error("give --workdir, --compare, or both")
     args.workdir, args.compare = args.compare[0], args.compare[1:]
-  if (args.num_images < 0 or args.batch_size < 1 or args.num_samples < 1
-      or (args.size is not None and args.size < 1)):
-    p.error("--num_images must be >= 0, --batch_size, --num_samples and --size positive")
+  if args.num_images < 0 or args.num_samples < 1:
+    p.error("--num_images must be >= 0, --num_samples positive")
+  if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+    p.error(f"--batch_size={args.batch_size}: give 1..{MAX_BATCH_SIZE}")
+  if args.size is not None and not 1 <= args.size <= MAX_SIZE:
+    p.error(f"--size={args.size}: give 1..{MAX_SIZE} (every image is held at that size)")
+  for workdir in [args.workdir] + args.compare:  # E.g. --workdir=$UNSET.
+    if not workdir.strip():
+      p.error("a workdir is empty (an unset shell variable?)")
   if args.images and args.split:
     p.error("--split and --images exclude each other")
   return args
@@ -302,6 +334,25 @@ def _references(config: ml_collections.ConfigDict, args: argparse.Namespace
   return images, source, sub_folder, []
 
 
+def _check_prepared(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses a tfds dataset that is not prepared in the data_dir the workdir's config names.
+
+  (Opening it would download and prepare it there: a workdir must not choose where files are
+  written.)
+  """
+  if config.dataset == "shapes" or config.dataset.startswith("folder:"):
+    return
+  data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
+  try:
+    prepared = tfds.builder(config.dataset, data_dir=data_dir).is_prepared()
+  except Exception:  # pylint: disable=broad-exception-caught
+    return  # Opening it fails the same way later, with input_pipeline's one-line error.
+  if not prepared:
+    raise UserError(f"{config.dataset!r} is not prepared in data_dir={config.data_dir!r} (from "
+                    f"{os.path.join(workdir, 'config.json')}); evaluate does not download or "
+                    "prepare data: pass --data_dir=<a prepared tfds directory>")
+
+
 def run(argv: list[str] | None = None) -> int:
   """The command line; returns the exit status (see the module docstring).
 
@@ -309,25 +360,29 @@ def run(argv: list[str] | None = None) -> int:
     argv: the arguments without the program name; sys.argv[1:] when None.
 
   Returns:
-    0, 1 (some image files could not be read) or 2 (nothing could start).
+    0, 1 (some image files could not be read) or 2 (nothing could start, or the results
+    could not be written).
   """
   args = _parse_args(argv)
   started = time.perf_counter()
   workdirs = [args.workdir] + args.compare
   try:
+    inference.use_compilation_cache(args.compilation_cache_dir)
     config = inference.read_config(args.workdir)
-    cache = config.get("compilation_cache_dir")
-    if cache:  # The run's persistent cache: the model compiles once across commands.
-      jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache))
+    config.data_threads = DATA_THREADS
     if args.data_dir is not None:
       config.data_dir = args.data_dir
+    elif not args.images:
+      _check_prepared(config, args.workdir)
+    generators = [inference.restore_generator(w, args.step if i == 0 else None)
+                  for i, w in enumerate(workdirs)]
+    losses = [inference.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
     if args.gray_only:
       references, source, sub_folder = _keep_gray(references, source, sub_folder)
+    main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
+    atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)
     mean_ab, mean_images = training_mean_ab(config)
-    generators = [inference.restore_generator(w, args.step if i == 0 else None)
-                  for i, w in enumerate(workdirs)]
-    losses = [inference.read_config(w).get("loss", "?") for w in workdirs]
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -341,32 +396,36 @@ def run(argv: list[str] | None = None) -> int:
   gray = baseline_outputs(references, (0.0, 0.0))
   baselines = {"gray": summary(gray),
                "mean colour": summary(baseline_outputs(references, mean_ab))}
-  rows, grid_rows = [], [("grayscale", gray[:args.num_samples])]
+  rows, records, grid_rows = [], [], [("grayscale", gray[:args.num_samples])]
   for workdir, generator, loss in zip(workdirs, generators, losses):
     run_started = time.perf_counter()
     colorizer = inference.Colorizer(generator, batch_size=args.batch_size)
     outputs = np.stack(colorizer.colorize_batch(list(references)))
-    row = Row(workdir, loss, str(generator.step), summary(outputs))
-    own = [row] + _baseline_rows(baselines, mean_ab)
-    record = {"workdir": workdir, "step": generator.step, "loss": loss, "source": source,
-              "num_images": len(references),
-              "seconds": round(time.perf_counter() - run_started, 2),  # Colorize + score.
-              "metrics": row.metrics, "baselines": baselines,
-              "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images}
-    out_dir = os.path.join(workdir, "eval", str(generator.step), sub_folder)
-    _write(out_dir, record, own, source, [grid_rows[0], ("output", outputs[:args.num_samples]),
-                                          ("ground truth", references[:args.num_samples])])
-    rows.append(row)
+    rows.append(Row(workdir, loss, str(generator.step), summary(outputs)))
+    records.append({
+        "workdir": workdir, "step": generator.step, "loss": loss, "source": source,
+        "num_images": len(references),
+        "seconds": round(time.perf_counter() - run_started, 2),  # Colorize + score.
+        "metrics": rows[-1].metrics, "baselines": baselines,
+        "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images})
     grid_rows.append((f"{os.path.basename(os.path.normpath(workdir))} ({loss})",
                       outputs[:args.num_samples]))
-  rows += _baseline_rows(baselines, mean_ab)
   grid_rows.append(("ground truth", references[:args.num_samples]))
-  main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
-  table = markdown_table(rows, source)
-  if args.compare:  # The first run's folder holds the side-by-side table and grid.
-    _write(main_dir, None, rows, source, grid_rows)
+  baseline_rows = _baseline_rows(baselines, mean_ab)
+  table = markdown_table(rows + baseline_rows, source)
+  # Only the first run's folder is written: the others were scored on its images, and
+  # their own folders hold their own results.
+  out_dir = os.path.join(main_dir, "compare") if args.compare else main_dir
+  try:
+    _write(main_dir, args.workdir, records[0], rows[:1] + baseline_rows, source,
+           [grid_rows[0], ("output", grid_rows[1][1]), grid_rows[-1]])
+    if args.compare:
+      _write(out_dir, args.workdir, {"runs": records}, rows + baseline_rows, source, grid_rows)
+  except (UserError, OSError) as e:
+    print(f"error: cannot write the results in {out_dir}: {e}", file=sys.stderr)
+    return 2
   print(table)
-  print(f"wrote {os.path.join(main_dir, '')} (metrics.json, table.md, grid.png) in "
+  print(f"wrote {os.path.join(out_dir, '')} (metrics.json, table.md, grid.png) in "
         f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
   return 1 if failed else 0
 
@@ -389,16 +448,14 @@ def _baseline_rows(baselines: dict[str, dict[str, float]], mean_ab: np.ndarray) 
               baselines["mean colour"])]
 
 
-def _write(out_dir: str, record: dict | None, rows: Sequence[Row], source: str,
+def _write(out_dir: str, workdir: str, record: dict, rows: Sequence[Row], source: str,
            grid_rows: Sequence[tuple[str, np.ndarray]]) -> None:
-  """Writes table.md and grid.png, and metrics.json when `record` is given."""
-  os.makedirs(out_dir, exist_ok=True)
-  if record is not None:
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-      json.dump(record, f, indent=2)
-  with open(os.path.join(out_dir, "table.md"), "w") as f:
-    f.write(markdown_table(rows, source))
-  plots.save_png(os.path.join(out_dir, "grid.png"), comparison_grid(grid_rows))
+  """Writes metrics.json, table.md and grid.png in `out_dir`, which must be inside `workdir`."""
+  atomic.write_text(os.path.join(out_dir, "metrics.json"), json.dumps(record, indent=2),
+                    inside=workdir)
+  atomic.write_text(os.path.join(out_dir, "table.md"), markdown_table(rows, source),
+                    inside=workdir)
+  plots.save_png(os.path.join(out_dir, "grid.png"), comparison_grid(grid_rows), inside=workdir)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,19 @@ Where values live: images are uint8 / uint16 / float in [0, 1], HxW (gray), HxWx
 alpha), HxWx3 (RGB) or HxWx4 (RGBA); L in [0, 100]; ab in Lab units (about +-110). Every
 colour conversion is `colorize.color`'s, run over flat pixels in fixed-size chunks so that a
 40-megapixel photo never materialises more than one chunk of float temporaries at a time.
+
+A workdir is data, maybe someone else's: `read_config` takes from its config.json only what
+builds the model and reads its data, validated, and nothing about the machine (where the
+compilation cache lives, where to write); `use_compilation_cache` takes that from the user.
 """
+import argparse
 import contextlib
 import dataclasses
 import functools
 import json
 import logging
 import os
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from absl import logging as absl_logging
 import jax
@@ -27,8 +32,11 @@ import orbax.checkpoint as ocp
 from PIL import Image
 
 from colorize import color
+from colorize import errors
+from colorize import image_files
 from colorize import models
 from colorize import train_step
+from colorize import validation
 from colorize.errors import UserError
 
 DEFAULT_BATCH_SIZE = 16
@@ -36,8 +44,9 @@ DEFAULT_BATCH_SIZE = 16
 # smaller than this round up to a power of two, so a handful of compiled shapes serve any size.
 _MAX_CHUNK = 1 << 18
 _MIN_CHUNK = 1 << 10
-_ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
-_GRAY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+# The persistent compilation cache when neither a flag nor JAX_COMPILATION_CACHE_DIR names
+# one: the training configs' default, so colorizing reuses what training compiled.
+DEFAULT_COMPILATION_CACHE = "~/.cache/colorize/jax"
 
 ColourArray = np.ndarray  # uint8 | uint16 | float32 [H, W, C], C in {1, 3}: an image without alpha.
 
@@ -61,30 +70,86 @@ class Generator:
   step: int
 
 
-def read_config(workdir: str) -> ml_collections.ConfigDict:
-  """Reads the resolved config a training run wrote to `<workdir>/config.json`.
+def add_compilation_cache_flag(parser: argparse.ArgumentParser) -> None:
+  """Adds `--compilation_cache_dir` (see `use_compilation_cache`) to a command's flags."""
+  parser.add_argument(
+      "--compilation_cache_dir",
+      help="Persistent compilation cache: compiled programs are stored here and reused by "
+           "later commands ('' for none). Default: $JAX_COMPILATION_CACHE_DIR, else "
+           f"{DEFAULT_COMPILATION_CACHE}. Never taken from the workdir.")
 
-  JSON has no tuples, so tuple values come back as lists; nothing that builds the generator
-  reads one (tests/inference_test.py checks the round trip builds the same state).
+
+def use_compilation_cache(directory: str | None) -> None:
+  """Points JAX's persistent compilation cache where the user says.
+
+  A cache holds executables that are loaded and run, so only the user chooses it: the
+  flag, else JAX's own JAX_COMPILATION_CACHE_DIR (already applied by JAX), else
+  `DEFAULT_COMPILATION_CACHE`. Never a workdir's config.json.
+
+  Args:
+    directory: the `--compilation_cache_dir` value: a folder, "" for no cache, or None.
+  """
+  if directory is None:
+    if jax.config.jax_compilation_cache_dir:
+      return
+    directory = DEFAULT_COMPILATION_CACHE
+  jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory) or None)
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+  """{"model.width": 4} -> {"model": {"width": 4}}: `validation.flatten` undone."""
+  tree = {}
+  for key, value in flat.items():
+    *parents, leaf = key.split(".")
+    node = tree
+    for parent in parents:
+      node = node.setdefault(parent, {})
+    node[leaf] = value
+  return tree
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """Reads what builds a run's model and reads its data from `<workdir>/config.json`.
+
+  Only `validation.MODEL_AND_DATA_KEYS` are read, each checked for its type and value as a
+  training config's are; the rest of the file (the training schedule, compilation_cache_dir,
+  ...) is ignored. A config.json may come from anyone: nothing in it chooses where code is
+  loaded from or where files are written.
 
   Args:
     workdir: a training workdir.
 
   Returns:
-    The config.
+    A config with those keys.
 
   Raises:
-    UserError: no readable config.json in `workdir`.
+    UserError: no readable config.json in `workdir`, or one with a key missing, of the
+      wrong type or with an invalid value (the message names the file and the key).
   """
   path = os.path.join(workdir, "config.json")
   try:
-    with open(path) as f:
-      return ml_collections.ConfigDict(json.load(f))
+    if os.path.lexists(path) and not image_files.is_regular_file(path):
+      raise ValueError("not a regular file")  # A FIFO would block the read forever.
+    with open(path, encoding="utf-8") as f:
+      saved = json.load(f)
   except FileNotFoundError:
     raise UserError(f"{workdir}: no config.json; is this a training workdir "
                     "(python -m colorize.main --workdir=...)?") from None
   except (OSError, ValueError) as e:
     raise UserError(f"{workdir}: cannot read config.json ({e})") from None
+  if not isinstance(saved, dict):
+    raise UserError(f"{path} holds a JSON {type(saved).__name__}, not an object; the "
+                    "workdir is damaged")
+  flat = validation.flatten(saved)
+  try:
+    validation.check_types(flat, validation.MODEL_AND_DATA_KEYS)
+    config = ml_collections.ConfigDict(
+        _nest({key: flat[key] for key in validation.MODEL_AND_DATA_KEYS}))
+    validation.check_model_and_data(config)
+  except UserError as e:
+    raise UserError(f"{path}: {e}; the workdir is damaged, or from another version of "
+                    "colorize") from None
+  return config
 
 
 def restore_generator(workdir: str, step: int | None = None) -> Generator:
@@ -138,6 +203,7 @@ def restore_generator(workdir: str, step: int | None = None) -> Generator:
   # Arrays the config expects but the checkpoint lacks raise KeyError/ValueError; damaged
   # files raise those, JSONDecodeError or a bare Exception from TensorStore.
   except Exception as e:  # pylint: disable=broad-exception-caught
+    errors.drop_closed_event_loop_reports()  # The other reads still finish, after the loop.
     first_line = str(e).strip().split("\n")[0][:200]
     raise UserError(f"{workdir}: cannot restore checkpoint {step} for config.json's model "
                     f"({type(e).__name__}: {first_line}); was config.json edited, or is the "
@@ -179,33 +245,10 @@ def _check_shapes(expected, restored, where: str) -> None:
                       "config.json edited, or the checkpoint written by another config?)")
 
 
-def pil_to_array(image: Image.Image) -> np.ndarray:
-  """A decoded Pillow image as an array `Colorizer` takes.
-
-  Args:
-    image: any mode.
-
-  Returns:
-    uint8 (uint16 for 16-bit grayscale) [H, W, C]: C = 1 gray, 2 gray + alpha, 3 RGB,
-    4 RGBA. Palette, CMYK and other modes come back as RGB(A).
-  """
-  if image.mode in _GRAY16_MODES:
-    # 16-bit PNG/TIFF grayscale: keep all 16 bits ("I" is 32-bit, holding 16-bit values).
-    return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)[..., None]
-  has_alpha = image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in
-                                             image.info)
-  if image.mode in ("1", "L", "LA", "La"):
-    mode = "LA" if has_alpha else "L"
-  else:  # RGB, palette, CMYK, YCbCr, LAB, HSV, ...: Pillow converts them to sRGB.
-    mode = "RGBA" if has_alpha else "RGB"
-  array = np.asarray(image.convert(mode))
-  return array[..., None] if array.ndim == 2 else array
-
-
 def _split_alpha(image: np.ndarray | Image.Image) -> tuple[ColourArray, np.ndarray | None]:
   """Validates an image and returns (colour [H, W, 1|3], alpha uint8 [H, W] or None)."""
   if isinstance(image, Image.Image):
-    image = pil_to_array(image)
+    image = image_files.to_array(image)
   image = np.asarray(image)
   if image.ndim == 2:
     image = image[..., None]
@@ -218,21 +261,13 @@ def _split_alpha(image: np.ndarray | Image.Image) -> tuple[ColourArray, np.ndarr
   elif image.dtype not in (np.uint8, np.uint16):
     raise ValueError(f"expected uint8, uint16 or float in [0, 1], got dtype {image.dtype}")
   if image.shape[-1] in (2, 4):
-    return image[..., :-1], _to_uint8(image[..., -1])
+    return image[..., :-1], image_files.to_uint8(image[..., -1])
   return image, None
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-  if image.dtype == np.uint16:
-    return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-  if image.dtype == np.float32:
-    return np.round(image * 255.0).astype(np.uint8)
-  return image
 
 
 def _as_rgb_uint8(colour: ColourArray) -> np.ndarray:
   """The 8-bit RGB image the model sees (gray repeated), as in training."""
-  colour = _to_uint8(colour)
+  colour = image_files.to_uint8(colour)
   return np.repeat(colour, 3, axis=-1) if colour.shape[-1] == 1 else colour
 
 
@@ -249,7 +284,7 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def _model_input(colour: ColourArray, size: int) -> np.ndarray:
   """uint8 RGB [size, size, 3]: the image squeezed to the model's square training size."""
-  colour = _to_uint8(colour)
+  colour = image_files.to_uint8(colour)
   if colour.shape[-1] == 1:  # Resized before the gray is repeated: a third of the work.
     return np.repeat(_resize(colour[..., 0], size, size)[..., None], 3, axis=-1)
   return _resize(colour, size, size)

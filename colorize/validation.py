@@ -37,6 +37,14 @@ SCHEMA: dict[str, type] = {
     "num_samples": int, "compilation_cache_dir": str,
     "on_nonfinite": str, "allow_config_change": bool,
 }
+# What a trained workdir's config.json is read for (`inference.read_config`): the keys that
+# build the model and read its data. Nothing else in it is used: not the training schedule,
+# and never a setting of the machine (compilation_cache_dir, data_threads), which is the
+# user's to choose, not a downloaded workdir's.
+MODEL_AND_DATA_KEYS = tuple(
+    key for key in SCHEMA if key.startswith(("model.", "optimizer.")) or key in (
+        "seed", "dataset", "data_dir", "train_split", "eval_split", "image_size",
+        "batch_size", "color_space", "loss", "n_critic", "ema_decay"))
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "True or False",
                tuple: "a tuple of integers"}
 
@@ -69,8 +77,27 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
   return flat
 
 
+def check_types(flat: dict[str, Any], keys) -> None:
+  """Raises UserError on the first of `keys` that `flat` lacks or holds with the wrong type.
+
+  Args:
+    flat: a flattened config (`flatten`).
+    keys: the dotted keys to check, each a key of `SCHEMA`.
+  """
+  for key in keys:
+    kind = SCHEMA[key]
+    if key not in flat:
+      raise UserError(f"config.{key} is missing: expected {_TYPE_NAMES[kind]} (see "
+                      "configs/cifar10.py for its default)")
+    _require(_has_type(flat[key], kind), key, flat[key], _TYPE_NAMES[kind])
+
+
 def _check_keys_and_types(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """Checks every key is known, present and of its type; returns the flattened config."""
+  if not isinstance(config, ml_collections.ConfigDict):  # E.g. get_config() returned None.
+    raise UserError(f"the config is a {type(config).__name__}, not an "
+                    "ml_collections.ConfigDict: get_config() in the --config file must return "
+                    "one (see configs/cifar10.py)")
   flat = flatten(config.to_dict())
   for key in flat:
     if key not in SCHEMA:
@@ -78,12 +105,50 @@ def _check_keys_and_types(config: ml_collections.ConfigDict) -> dict[str, Any]:
       hint = f"did you mean {' or '.join(close)}?" if close else "no key is close"
       raise UserError(f"config.{key} is not a config key ({hint}); the keys are those of "
                       "configs/cifar10.py")
-  for key, kind in SCHEMA.items():
-    if key not in flat:
-      raise UserError(f"config.{key} is missing: expected {_TYPE_NAMES[kind]} (see "
-                      "configs/cifar10.py for its default)")
-    _require(_has_type(flat[key], kind), key, flat[key], _TYPE_NAMES[kind])
+  check_types(flat, SCHEMA)
   return flat
+
+
+def check_model_and_data(c: ml_collections.ConfigDict) -> None:
+  """Raises UserError on the first inconsistent value of `MODEL_AND_DATA_KEYS` in `c`.
+
+  Args:
+    c: a config holding (at least) those keys, of their types (`check_types`).
+  """
+  _require(c.loss in losses.LOSSES, "loss", c.loss, f"one of {losses.LOSSES}")
+  _require(c.color_space in COLOR_SPACES, "color_space", c.color_space,
+           f"one of {COLOR_SPACES}")
+  _require(c.model.norm in models.NORMS, "model.norm", c.model.norm, f"one of {models.NORMS}")
+  _require(c.model.conv_impl in conv.IMPLS, "model.conv_impl", c.model.conv_impl,
+           f"one of {conv.IMPLS}")
+  _require(c.dataset == "shapes" or bool(c.dataset.removeprefix("folder:")), "dataset",
+           c.dataset, "a tfds name (e.g. 'cifar10'), 'folder:/path/to/images' or 'shapes'")
+  size = c.image_size
+  _require(size >= 4 and size & (size - 1) == 0, "image_size", size,
+           "a power of two >= 4 (the U-Net halves it down to 1x1)")
+  _require(c.model.critic_layers >= 1 and size >> c.model.critic_layers >= 2,
+           "model.critic_layers", c.model.critic_layers,
+           f"1..{max(1, size.bit_length() - 2)} for image_size={size} (patches of >= 2x2)")
+  for key in ("width", "max_width", "critic_width"):
+    _require(c.model[key] >= 1, f"model.{key}", c.model[key], "a positive integer")
+  for key in ("batch_size", "n_critic"):
+    _require(c[key] >= 1, key, c[key], "a positive integer")
+  # numpy's SeedSequence (the data order) takes non-negative seeds only, and a JAX key holds
+  # 32 bits of a seed: 2**32 would be seed 0 again.
+  _require(0 <= c.seed < 2**32, "seed", c.seed, "a non-negative integer below 2**32")
+  for key in ("generator_lr", "critic_lr"):
+    lr = c.optimizer[key]
+    _require(math.isfinite(lr) and lr > 0, f"optimizer.{key}", lr, "a positive number")
+  for key in ("b1", "b2"):
+    _require(0 <= c.optimizer[key] < 1, f"optimizer.{key}", c.optimizer[key], "in [0, 1)")
+  _require(0 <= c.model.dropout < 1, "model.dropout", c.model.dropout, "in [0, 1)")
+  _require(c.model.dropout_layers in models.DROPOUT_LAYERS, "model.dropout_layers",
+           c.model.dropout_layers, f"one of {models.DROPOUT_LAYERS}")
+  _require(math.isfinite(c.model.init_std) and c.model.init_std >= 0, "model.init_std",
+           c.model.init_std, ">= 0 (0: flax's default initialisation)")
+  _require(0 < c.optimizer.decay_start <= 1, "optimizer.decay_start", c.optimizer.decay_start,
+           "in (0, 1] (1: constant learning rates)")
+  _require(0 <= c.ema_decay < 1, "ema_decay", c.ema_decay, "in [0, 1) (0 disables the EMA)")
 
 
 def validate_config(config: ml_collections.ConfigDict, num_devices: int,
@@ -96,36 +161,15 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
     num_processes: processes that each read a part of the global batch.
   """
   flat = _check_keys_and_types(config)
+  check_model_and_data(config)
   c = config
-  _require(c.loss in losses.LOSSES, "loss", c.loss, f"one of {losses.LOSSES}")
-  _require(c.color_space in COLOR_SPACES, "color_space", c.color_space,
-           f"one of {COLOR_SPACES}")
-  _require(c.model.norm in models.NORMS, "model.norm", c.model.norm, f"one of {models.NORMS}")
-  _require(c.model.conv_impl in conv.IMPLS, "model.conv_impl", c.model.conv_impl,
-           f"one of {conv.IMPLS}")
   _require(c.on_nonfinite in ON_NONFINITE, "on_nonfinite", c.on_nonfinite,
            f"one of {ON_NONFINITE} (stop the run, or skip the step and count it)")
-  _require(c.dataset == "shapes" or bool(c.dataset.removeprefix("folder:")), "dataset",
-           c.dataset, "a tfds name (e.g. 'cifar10'), 'folder:/path/to/images' or 'shapes'")
-  size = c.image_size
-  _require(size >= 4 and size & (size - 1) == 0, "image_size", size,
-           "a power of two >= 4 (the U-Net halves it down to 1x1)")
-  _require(c.model.critic_layers >= 1 and size >> c.model.critic_layers >= 2,
-           "model.critic_layers", c.model.critic_layers,
-           f"1..{max(1, size.bit_length() - 2)} for image_size={size} (patches of >= 2x2)")
-  for key in ("model.width", "model.max_width", "model.critic_width", "batch_size",
-              "n_critic", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
+  for key in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps",
               "keep_checkpoints", "eval_examples", "num_samples", "data_threads"):
     _require(flat[key] >= 1, key, flat[key], "a positive integer")
-  # numpy's SeedSequence (the data order) takes non-negative seeds only.
-  _require(c.seed >= 0, "seed", c.seed, "a non-negative integer")
   _require(all(e >= 1 for e in c.sample_epochs), "sample_epochs", c.sample_epochs,
            "epochs >= 1")
-  for key in ("generator_lr", "critic_lr"):
-    lr = c.optimizer[key]
-    _require(math.isfinite(lr) and lr > 0, f"optimizer.{key}", lr, "a positive number")
-  for key in ("b1", "b2"):
-    _require(0 <= c.optimizer[key] < 1, f"optimizer.{key}", c.optimizer[key], "in [0, 1)")
   # A zero weight is an ablation only where something else still trains the model: L1 alone
   # needs its weight, and WGAN-GP's critic is unbounded without its penalty.
   _require(math.isfinite(c.lambda_gp) and (c.lambda_gp > 0 if c.loss == "wgan_gp"
@@ -136,14 +180,6 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
                                            else c.l1_weight >= 0),
            "l1_weight", c.l1_weight,
            "a positive number for loss='l1', else >= 0 (0: no L1 term)")
-  _require(0 <= c.model.dropout < 1, "model.dropout", c.model.dropout, "in [0, 1)")
-  _require(c.model.dropout_layers in models.DROPOUT_LAYERS, "model.dropout_layers",
-           c.model.dropout_layers, f"one of {models.DROPOUT_LAYERS}")
-  _require(math.isfinite(c.model.init_std) and c.model.init_std >= 0, "model.init_std",
-           c.model.init_std, ">= 0 (0: flax's default initialisation)")
-  _require(0 < c.optimizer.decay_start <= 1, "optimizer.decay_start", c.optimizer.decay_start,
-           "in (0, 1] (1: constant learning rates)")
-  _require(0 <= c.ema_decay < 1, "ema_decay", c.ema_decay, "in [0, 1) (0 disables the EMA)")
   _require(c.num_train_steps > 0 or c.num_epochs > 0, "num_train_steps", c.num_train_steps,
            "> 0, or num_epochs > 0 (num_train_steps wins when > 0)")
   _require(c.batch_size % num_devices == 0 and c.batch_size % num_processes == 0,

@@ -140,6 +140,19 @@ def test_files_globs_format_override_and_exif(workdir, tmp_path, capsys):
     assert rotated.format == "JPEG" and rotated.size == (4, 12)
 
 
+def test_a_glob_that_also_matches_folders_does_each_file_once(workdir, tmp_path, capsys):
+  photos = tmp_path / "photos"
+  inputs = ["a.png", "sub/b.png", "sub/deep/c.jpg"]
+  for name in inputs:
+    _image(photos / name, (6, 5, 3))
+  # `photos/**` matches photos/, photos/sub/, photos/sub/deep/ and each file.
+  status, lines = _run(capsys, workdir, f"--input={photos}/**", f"--output={tmp_path / 'out'}")
+  assert status == 0 and lines == ["3 colorized, 0 skipped (output exists), 0 failed"]
+  written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
+                   if p.is_file())
+  assert written == inputs
+
+
 def test_bad_files_are_one_line_each_the_rest_done(workdir, tmp_path, capsys):
   photos = tmp_path / "photos"
   good = _image(photos / "good.png", (8, 8, 3))
@@ -155,7 +168,7 @@ def test_bad_files_are_one_line_each_the_rest_done(workdir, tmp_path, capsys):
       f"{photos / 'big.png'}: too large (40x40 = 1,600 pixels > the limit of 1,000; see "
       "--max_pixels)",
       f"{photos / 'empty.jpg'}: empty file",
-      f"{photos / 'text.png'}: not an image (or a format Pillow cannot read)",
+      f"{photos / 'text.png'}: not an image in a format read here (JPEG, PNG, TIFF, BMP, WebP)",
       f"{tmp_path / 'nope*'}: no such file, folder or glob match",
   ])
   assert sum(line.startswith(truncated) for line in lines) == 1
@@ -261,7 +274,8 @@ def test_command_line_in_a_subprocess(workdir, tmp_path):
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert result.returncode == 1 and "Traceback" not in result.stderr
   assert result.stderr.strip().splitlines()[-2:] == [
-      f"{tmp_path / 'in' / 'b.png'}: not an image (or a format Pillow cannot read)",
+      f"{tmp_path / 'in' / 'b.png'}: not an image in a format read here (JPEG, PNG, TIFF, BMP, "
+      "WebP)",
       "1 colorized, 0 skipped (output exists), 1 failed"]
   assert (tmp_path / "out" / photo.name).exists()
 

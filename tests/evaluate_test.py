@@ -167,19 +167,33 @@ def test_command_compares_runs_against_the_baselines(runs, capsys):
   assert set(record["baselines"]) == {"gray", "mean colour"}
   assert record["mean_ab_images"] == 4096  # Fewer than MEAN_AB_IMAGES: the whole split.
   assert 0 < record["metrics"]["ab_auc"] <= 1 and "ssim" not in record["metrics"]  # 8x8.
-  # The first run's table has every run and both baselines; the other run's, itself.
-  rows = _table_rows(main / "table.md")
+  # The first run's own table has itself and the baselines; compare/ has every run.
+  assert len(_table_rows(main / "table.md")) == 4
+  rows = _table_rows(main / "compare" / "table.md")
   assert [r.split(" | ")[0][2:] for r in rows[1:]] == [
       str(runs / "a"), str(runs / "b"), "gray (ab = 0)", rows[4].split(" | ")[0][2:]]
   assert rows[4].startswith("| mean colour (ab = ")
   assert " | l1 | 2 | " in rows[2]
-  assert len(_table_rows(runs / "b" / "eval" / "2" / "table.md")) == 4
-  assert json.loads((runs / "b" / "eval" / "2" / "metrics.json").read_text())["loss"] == "l1"
-  # gray | a | b | ground truth, 8 images of 8x8 shown 16x.
-  grid = Image.open(main / "grid.png")
-  assert grid.height == 4 * (8 * 16 + 2) + 2
-  assert Image.open(runs / "b" / "eval" / "2" / "grid.png").height == 3 * (8 * 16 + 2) + 2
+  compared = json.loads((main / "compare" / "metrics.json").read_text())["runs"]
+  assert [r["loss"] for r in compared] == ["wgan_gp", "l1"] and compared[0] == record
+  # gray | a | b | ground truth, 8 images of 8x8 shown 16x; a's own grid: gray | a | truth.
+  assert Image.open(main / "compare" / "grid.png").height == 4 * (8 * 16 + 2) + 2
+  assert Image.open(main / "grid.png").height == 3 * (8 * 16 + 2) + 2
   assert "| gray (ab = 0) |" in capsys.readouterr().out
+
+
+def test_compare_writes_nothing_in_the_compared_runs(runs, tmp_path):
+  """b's own results stay b's: a comparison scores b on a's images, and writes only in a."""
+  other = tmp_path / "other"
+  shutil.copytree(runs / "b", other)
+  own = other / "eval" / "2" / "metrics.json"
+  own.parent.mkdir(parents=True, exist_ok=True)
+  own.write_text('{"own": "results"}')
+  before = sorted(p for p in other.rglob("*"))
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--compare", str(other),
+                       "--num_images=8"]) == 0
+  assert sorted(p for p in other.rglob("*")) == before
+  assert own.read_text() == '{"own": "results"}'
 
 
 def test_command_on_a_folder_reports_unreadable_files(runs, tmp_path, capsys):
@@ -190,7 +204,7 @@ def test_command_on_a_folder_reports_unreadable_files(runs, tmp_path, capsys):
   (folder / "broken.jpg").write_bytes(b"not an image")
   status = evaluate.run([f"--workdir={runs / 'a'}", f"--images={folder}", "--size=12"])
   assert status == 1
-  assert "broken.jpg: cannot read" in capsys.readouterr().err
+  assert "broken.jpg: not an image in a format read here" in capsys.readouterr().err
   out = runs / "a" / "eval" / "2" / "images-photos"
   record = json.loads((out / "metrics.json").read_text())
   assert record["num_images"] == 3 and "12x12" in record["source"]
@@ -244,7 +258,7 @@ def test_command_without_a_workdir(tmp_path, capsys):
 def test_compare_alone_evaluates_every_run_like_a_sweep_glob(runs):
   """`--compare runs/sweep/*` (no --workdir): the first run leads, as if given --workdir."""
   assert evaluate.run(["--compare", str(runs / "a"), str(runs / "b"), "--num_images=12"]) == 0
-  rows = _table_rows(runs / "a" / "eval" / "2" / "table.md")
+  rows = _table_rows(runs / "a" / "eval" / "2" / "compare" / "table.md")
   assert [r.split(" | ")[0][2:] for r in rows[1:3]] == [str(runs / "a"), str(runs / "b")]
 
 
