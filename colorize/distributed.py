@@ -12,6 +12,8 @@ not call `jax.distributed.initialize()`: without a cluster it raises, and inside
 SLURM allocation it would restrict the process to one GPU (JAX gives each SLURM task the GPU
 numbered by its local task id; see `scripts/launch_gpu.sh` for one process per node).
 """
+import re
+
 from absl import logging
 import jax
 from jax._src import clusters  # The registry jax.distributed.initialize() itself detects from.
@@ -53,10 +55,13 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
 
   Raises:
     UserError: flags JAX refuses or cannot complete (e.g. --process_id without the others
-      outside a cluster).
+      outside a cluster, an address without a port).
   """
   if jax.distributed.is_initialized():
     return True
+  if coordinator_address is not None and not re.fullmatch(r".+:\d+", coordinator_address):
+    raise UserError(f"--coordinator_address={coordinator_address} has no port: give "
+                    "host:port of process 0 (e.g. 10.0.0.2:8476), the same in every process")
   explicit = (coordinator_address, num_processes, process_id)
   if all(x is None for x in explicit):
     cluster = detected_cluster()

@@ -3,8 +3,9 @@
 `config.dataset` picks the source:
   * a tfds name ("cifar10"): read with `tfds.data_source` (array_record, random access); splits
     may be slices, e.g. "train[:90%]" for training and "train[90%:]" for validation;
-  * "folder:/path": every image file under the path; every 10th file (sorted) is the eval split,
-    so `config.train_split`/`config.eval_split` are ignored;
+  * "folder:/path": every image file under the path (`image_files`: regular files, JPEG, PNG,
+    TIFF, BMP or WebP); every 10th file (sorted) is the eval split, so
+    `config.train_split`/`config.eval_split` are ignored;
   * "shapes": generated scenes whose colours follow the shapes, for offline quickstarts and tests.
 
 The training order is a pure function of (config.seed, step), whatever the number of processes:
@@ -27,11 +28,12 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core.data_sources import base as tfds_base
 from tensorflow_datasets.core.download import downloader
 
+from colorize import image_files
 from colorize.errors import UserError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # split -> (id for the rng, length). Each split is drawn from its own generator.
 SHAPES_SPLITS = {"train": (0, 4096), "validation": (2, 256), "test": (1, 256)}
 # pix2pix's random jitter: images are resized to 286 / 256 of the crop size, then randomly
@@ -186,6 +188,9 @@ def _tfds_source(config: ml_collections.ConfigDict, split: str):
   except ValueError as e:  # E.g. prepared as tfrecord: data_source needs array_record.
     raise UserError(f"tfds cannot open {name!r} in data_dir={data_dir!r}: {_first_line(e)}; "
                     f"prepare it with `tfds build {name} --file_format=array_record`") from None
+  except Exception as e:  # pylint: disable=broad-exception-caught
+    # E.g. a garbled dataset_info.json (protobuf's ParseError).
+    raise UserError(_damaged(name, data_dir, e)) from None
   if not builder.is_prepared():
     logging.info("%s is not prepared in %s; trying to download and prepare it.", name,
                  builder.data_dir)
@@ -207,7 +212,26 @@ def _tfds_source(config: ml_collections.ConfigDict, split: str):
   if not len(source):  # pylint: disable=g-explicit-length-test
     raise UserError(f"split {split!r} of {name!r} is empty (config.train_split / "
                     "config.eval_split)")
+  # One record of every file, read now: a truncated file fails here, with one line, rather
+  # than in a reader thread in the middle of training.
+  try:
+    takes = [f.take for f in tfds_base.file_instructions(source.dataset_info, source.split)]
+  except KeyError:  # tfds.testing's mock sources have no files, hence no split info.
+    takes = [len(source)]
+  firsts = [int(start) for start, take in zip(np.cumsum([0] + takes), takes) if take > 0]
+  try:
+    for index in firsts:
+      source[index]  # pylint: disable=pointless-statement
+  except Exception as e:  # pylint: disable=broad-exception-caught
+    raise UserError(_damaged(name, data_dir, e)) from None
   return source
+
+
+def _damaged(name: str, data_dir: str | None, error: Exception) -> str:
+  return (f"tfds cannot read {name!r} in data_dir={data_dir or '(tfds default)'!r} "
+          f"({type(error).__name__}: {_first_line(error)}); a file there is damaged or "
+          f"truncated: prepare it again (`tfds build {name} --file_format=array_record`) or "
+          "copy it again")
 
 
 def _first_line(error: Exception, limit: int = 300) -> str:
@@ -224,11 +248,9 @@ def _tfds_image(example: dict[str, np.ndarray]) -> np.ndarray:
 
 def _folder_split(path: str, train: bool) -> list[str]:
   """Returns the sorted image files of the train or eval split of the folder `path`."""
-  files = sorted(os.path.join(root, name)
-                 for root, _, names in os.walk(os.path.expanduser(path))
-                 for name in names if name.lower().endswith(IMAGE_EXTENSIONS))
+  files = image_files.list_images(os.path.expanduser(path))
   if not files:
-    raise UserError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {path!r} "
+    raise UserError(f"no image files ({', '.join(image_files.EXTENSIONS)}) under {path!r} "
                     "(config.dataset=folder:...); is the path right?")
   if len(files) < 10:
     logging.info("%s has only %d images: train and eval both use all of them.", path, len(files))
@@ -265,18 +287,17 @@ class _FolderImages:
         with self._lock:
           if path not in self._bad:
             self._bad.add(path)
-            logging.warning("%s: %s: %s; skipped", path, type(e).__name__, e)
+            logging.warning("%s; skipped", e if isinstance(e, UserError) else
+                            f"{path}: {type(e).__name__}: {e}")
     raise UserError(f"none of the {len(self._files)} image files of this split decodes "
                     f"(first: {self._files[0]})")
 
   def _decode(self, path: str) -> np.ndarray:
-    with Image.open(path) as image:
+    with image_files.open_image(path) as image:
       # JPEGs decode at a reduced scale, still >= size on both sides: much faster for photos.
       image.draft("RGB", (self._size, self._size))
-      image = ImageOps.exif_transpose(image)
-      if image.mode.startswith("I;16"):  # convert("RGB") would clip 16-bit values at 255.
-        image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
-      return np.asarray(image.convert("RGB"))
+      ImageOps.exif_transpose(image, in_place=True)
+      return image_files.to_rgb_uint8(image)
 
 
 def _draw_shapes(rng: np.random.Generator, size: int) -> np.ndarray:

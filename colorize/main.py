@@ -10,13 +10,16 @@ checkpoint and exits with status 0.
 """
 import errno
 import logging as std_logging
+import os
 import re
 import sys
+import traceback
 
 from absl import app
 from absl import flags
 from absl import logging
 import jax
+import ml_collections
 from ml_collections import config_flags
 
 from colorize import distributed
@@ -41,13 +44,50 @@ flags.mark_flags_as_required(["config", "workdir"])
 _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
 
 
+def _config_file_error(argv: list[str], error: BaseException) -> str | None:
+  """The one line for a --config file that cannot be loaded or raises; None for other errors."""
+  spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")
+  path = os.path.abspath(spec.split(":", 1)[0])
+  while error.__cause__ is not None:  # config_flags and absl re-raise errors "from" them.
+    error = error.__cause__
+  text = str(error).strip()
+  # Where the file raised: its frames in the traceback, or, for a TypeError or ValueError
+  # (config_flags re-raises those with the traceback as their message), in the text.
+  lines = [f.lineno for f in traceback.extract_tb(error.__traceback__)
+           if os.path.abspath(f.filename) == path]
+  lines += [int(n) for n in re.findall(rf'File "{re.escape(path)}", line (\d+)', text)]
+  if lines:
+    reason = (text.splitlines()[-1] if "Traceback" in text else
+              f"{type(error).__name__}: {text.splitlines()[0] if text else ''}")
+    return f"--config={spec}: {path}, line {lines[-1]}: {reason}; fix the config file"
+  if isinstance(error, OSError) and "Failed loading config file" in text:
+    return (f"--config={spec}: cannot load {path} ({text.splitlines()[-1].strip()}); give a "
+            "config file, e.g. --config=configs/cifar10.py")
+  return None
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, with a one-line error for a wrong value or an unknown config key."""
+  """absl's flag parsing, with one-line errors: a wrong value, an unknown config key, a config
+  file that is missing, raises or does not return a config."""
   try:
-    return FLAGS(argv)
-  except flags.Error as e:  # E.g. "flag --config.batch_size=abc: invalid literal for int()".
-    raise SystemExit(f"error: {e}") from None
-  except (AttributeError, KeyError) as e:
+    remaining = FLAGS(argv)
+    config = FLAGS.config
+    if not isinstance(config, ml_collections.ConfigDict):
+      # config_flags' stand-in for a file that failed to load raises the file's error here.
+      getattr(config, "to_dict", None)
+      raise SystemExit(f"error: --config: get_config() returned a {type(config).__name__}, "
+                       "not an ml_collections.ConfigDict; see configs/cifar10.py")
+    return remaining
+  except SystemExit:
+    raise
+  except Exception as e:  # pylint: disable=broad-exception-caught
+    config_error = _config_file_error(argv, e)
+    if config_error is not None:
+      raise SystemExit(f"error: {config_error}") from None
+    if isinstance(e, flags.Error):  # E.g. "flag --config.batch_size=abc: invalid literal".
+      raise SystemExit(f"error: {e}") from None
+    if not isinstance(e, (AttributeError, KeyError)):
+      raise
     # A locked config refuses unknown keys; ml_collections words it as a KeyError (quoted
     # twice over, with a "Did you mean" hint) wrapped in an AttributeError.
     message = str(e).replace("\\", "")

@@ -5,9 +5,11 @@ abstractly, restore the newest readable checkpoint or init, then train: each ite
 `train_step.train_iteration` (guarded against NaN/Inf by `nonfinite`) compiled with jit over
 all devices (batch sharded on "data", state replicated; donated on GPU/TPU). Along the way:
 metrics to TensorBoard and metrics.jsonl, evaluation on a fixed subset of the eval split,
-sample grids, checkpoints, and at the end the loss curves. SIGTERM saves the current step and returns early
-(`preemption`). The README's "Resuming and preemption" section states the guarantees.
+sample grids, checkpoints, and at the end the loss curves. SIGTERM or Ctrl-C saves the current
+step and returns early (`preemption`); one run at a time holds the workdir (`workdir.lock`),
+and nothing in it changes before the restore. docs/reliability.md states the guarantees.
 """
+import contextlib
 import functools
 import json
 import os
@@ -22,6 +24,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from colorize import atomic
 from colorize import checkpointing
 from colorize import color
 from colorize import input_pipeline
@@ -32,6 +35,7 @@ from colorize import set_metrics
 from colorize import train_step
 from colorize import validation
 from colorize import workdir as workdir_lib
+from colorize.errors import UserError
 
 EVAL_BATCH = 64  # Eval batches are padded to this size so one compiled shape serves all.
 # Training batches over which the EMA weights' batch-norm statistics are averaged: enough
@@ -140,22 +144,22 @@ def _last_good(manager: ocp.CheckpointManager) -> str:
           if last is not None else "no checkpoint was saved yet")
 
 
-def _truncate_jsonl(path: epath.Path, last_step: int) -> None:
+def _truncate_jsonl(path: epath.Path, last_step: int, workdir: epath.Path) -> None:
   """Drops log lines past the restored step, so a resumed run does not log steps twice.
 
-  A line cut short by a killed process is dropped too. The file is replaced atomically: a
-  kill during the rewrite must not lose the lines kept.
+  A line cut short by a killed process is dropped too, as is any other line that is not a
+  JSON object with a step (invalid UTF-8 included). The file is always rewritten, atomically:
+  a kill during the rewrite must not lose the lines kept, and the appends that follow must go
+  to a file of the workdir's own, not through a link planted in its place.
   """
-  if not path.exists():
-    return
   kept = []
-  for line in path.read_text().splitlines():
+  for line in (path.read_bytes().splitlines() if path.exists() else []):
     try:
-      if json.loads(line)["step"] <= last_step:
-        kept.append(line + "\n")
-    except (json.JSONDecodeError, KeyError, TypeError):
+      if json.loads(line.decode("utf-8"))["step"] <= last_step:
+        kept.append(line + b"\n")
+    except (ValueError, KeyError, TypeError):  # (UnicodeDecodeError is a ValueError.)
       continue
-  workdir_lib.write_text_atomically(path, "".join(kept))
+  atomic.write_bytes(path, b"".join(kept), inside=workdir)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train_step.TrainState:
@@ -167,22 +171,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> train
       already holds a checkpoint.
 
   Returns:
-    The final training state; after a SIGTERM, the state of the step it saved and stopped at.
+    The final training state; after a SIGTERM or Ctrl-C, the state of the step it saved and
+    stopped at.
 
   Raises:
     UserError: a bad config, dataset or workdir (unwritable, full, trained with another model
       or data, no restorable checkpoint); `colorize.main` prints it as one line.
     FloatingPointError: a non-finite value with config.on_nonfinite="stop".
   """
+  if not os.fspath(workdir).strip():  # E.g. --workdir=$UNSET: not the current directory.
+    raise UserError("--workdir is empty (an unset shell variable?); give the run's directory")
   # SIGTERM is caught from the start: one that arrives during start-up (data preparation,
   # compilation) ends the run as soon as start-up is done, without training a step.
-  with preemption.Watch() as watch:
-    return _train_and_evaluate(config, epath.Path(workdir), watch)
+  # `held` holds the workdir's lock from when the body takes it to the end.
+  with preemption.Watch() as watch, contextlib.ExitStack() as held:
+    return _train_and_evaluate(config, epath.Path(workdir), watch, held)
 
 
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
-                        watch: preemption.Watch) -> train_step.TrainState:
-  """The body of `train_and_evaluate`, with SIGTERM watched by `watch`."""
+                        watch: preemption.Watch,
+                        held: contextlib.ExitStack) -> train_step.TrainState:
+  """The body of `train_and_evaluate`: stop requests come from `watch`, `held` keeps the lock."""
   validation.validate_config(config, jax.device_count(), jax.process_count())
   if config.compilation_cache_dir:
     jax.config.update("jax_compilation_cache_dir",
@@ -192,17 +201,17 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   steps_per_epoch = input_pipeline.steps_per_epoch(config)
   eval_images = input_pipeline.eval_images(config, config.eval_examples)
   workdir_lib.check_writable(workdir)
+  held.enter_context(workdir_lib.lock(workdir))  # Before anything else in it changes.
   checkpoints = workdir / "checkpoints"
   # Orbax wants an absolute path; resolve() would turn gs://b/run into ./gs:/b/run.
   checkpoints = checkpoints if "://" in os.fspath(checkpoints) else checkpoints.resolve()
+  if checkpoints.exists() and not checkpoints.is_dir():
+    raise UserError(f"{checkpoints} is not a directory; move it out of the workdir, or use "
+                    "another --workdir")
   manager = checkpointing.create_manager(checkpoints,
                                          config.keep_checkpoints)
-  if manager.all_steps():
-    workdir_lib.check_resumable(workdir, config)
+  changes = workdir_lib.check_resumable(workdir, config) if manager.all_steps() else []
   is_main = jax.process_index() == 0
-  if is_main:
-    workdir_lib.write_config(workdir, config)
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
   hp = train_step.StepConfig.from_config(config, total_steps)
 
   # One data-parallel axis over every device of every process.
@@ -211,11 +220,22 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   batch_sharding = NamedSharding(mesh, P(None, "data"))  # [K, B, H, W, 3], B split.
   init_rng, train_key = jax.random.split(jax.random.key(config.seed))
 
-  state = restore_or_init(config, manager, init_rng, replicated)
+  try:
+    state = restore_or_init(config, manager, init_rng, replicated)
+  except UserError:
+    if not changes:
+      raise
+    raise UserError(f"the checkpoints in {checkpoints} cannot be restored with the changed "
+                    f"config ({', '.join(changes)}; let through by "
+                    "config.allow_config_change); the workdir is unchanged: resume it with "
+                    "its own values, or train the new config in a new --workdir") from None
   start_step = int(state.step)
+  # Only now, restored and about to train, does the run write to the workdir.
   metrics_path = workdir / "metrics.jsonl"
   if is_main:
-    _truncate_jsonl(metrics_path, start_step)
+    workdir_lib.write_config(workdir, config)
+    _truncate_jsonl(metrics_path, start_step, workdir)
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
 
   train_fn = nonfinite.jit_guarded_iteration(hp, config.on_nonfinite)
   # (device_put cannot place an array on other processes' devices; jit can.)
@@ -240,9 +260,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
                start_step, total_steps, steps_per_epoch, config.batch_size, jax.device_count())
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=total_steps, writer=writer, every_steps=config.log_every_steps)
-  if watch.sigterm_received:  # Nothing was trained since the checkpoint: nothing to save.
-    logging.warning("SIGTERM during start-up: stopping at step %d; run the same command to "
-                    "resume", start_step)
+  if watch.stop_requested:  # Nothing was trained since the checkpoint: nothing to save.
+    logging.warning("%s during start-up: stopping at step %d; run the same command to "
+                    "resume", watch.stop_requested, start_step)
     writer.close()
     return state
   pending = []  # Per-step device metrics and flags since the last flush; one transfer.
@@ -270,20 +290,23 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
         state = with_ema_stats(state)
       if preempted:  # Save and go: the scheduler's clock is running.
         checkpointing.save(manager, step, state)
-        logging.warning("Preempted (SIGTERM) at step %d: saving it in %s; run the same "
-                        "command to resume", step, manager.directory)
+        logging.warning("%s at step %d: saving it in %s; run the same command to resume",
+                        "Interrupted (Ctrl-C)" if watch.stop_requested == "SIGINT" else
+                        "Preempted (SIGTERM)", step, manager.directory)
         break
-      if evaluate_now:
-        _log(writer, metrics_path if is_main else None, step,
-             _evaluate(predict, state, eval_images))
-      if sample_now:
-        grid = _sample_grid(predict, state, sample_images, config.color_space)
-        name = sample_steps.get(step, f"step_{step:07d}")
-        writer.write_images(step, {f"samples/{name}": grid[None]})
-        if is_main:
-          plots.save_png(workdir / "samples" / f"{name}.png", grid)
-      if save:
-        checkpointing.save(manager, step, state)
+      try:
+        if evaluate_now:
+          _log(writer, metrics_path if is_main else None, step,
+               _evaluate(predict, state, eval_images))
+        if sample_now:
+          grid = _sample_grid(predict, state, sample_images, config.color_space)
+          name = sample_steps.get(step, f"step_{step:07d}")
+          writer.write_images(step, {f"samples/{name}": grid[None]})
+          if is_main:
+            plots.save_png(workdir / "samples" / f"{name}.png", grid, inside=workdir)
+      finally:  # An eval or sample that fails must not cost this step's checkpoint.
+        if save:
+          checkpointing.save(manager, step, state)
   except BaseException:
     # Whatever ended the loop, an async save already started must finish: it is the last
     # good checkpoint. If writing it failed too (a full disk fails every write), that error
@@ -294,6 +317,6 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
     writer.flush()
   checkpointing.wait_until_finished(manager)
   if is_main and not preempted:
-    plots.plot_curves(str(metrics_path), str(workdir / "plots"))
+    plots.plot_curves(str(metrics_path), str(workdir / "plots"), inside=workdir)
   writer.close()
   return state

@@ -44,7 +44,7 @@ SCHEMA: dict[str, type] = {
 MODEL_AND_DATA_KEYS = tuple(
     key for key in SCHEMA if key.startswith(("model.", "optimizer.")) or key in (
         "seed", "dataset", "data_dir", "train_split", "eval_split", "image_size",
-        "batch_size", "color_space", "loss", "n_critic", "ema_decay"))
+        "batch_size", "random_jitter", "color_space", "loss", "n_critic", "ema_decay"))
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "True or False",
                tuple: "a tuple of integers"}
 

@@ -1,20 +1,30 @@
-"""The workdir: checked writable at start-up, written atomically, and guarded by its config.
+"""The workdir: checked writable at start-up, held by one run, and guarded by its config.
 
-A workdir holds one run. Resuming it with a config that changes the model or the data would
-continue a different experiment under the old one's name (or fail deep inside a restore), so
-`check_resumable` compares the new config with the saved `config.json` on `RUN_DEFINING_KEYS`
-and refuses with a one-line diff unless `config.allow_config_change` is set. Everything else
-(length, intervals, optimizer, loss weights, data_dir, model.conv_impl) may change, e.g. to
-extend a run with a larger `num_train_steps`.
+A workdir holds one run, and one process at a time trains it: `lock` holds `run.lock` (an
+advisory `flock`, which the kernel drops when the process ends, however it ends) and writes
+the holder's host and process id into it for the message a second run gets. Object stores
+(gs://) have no such locks: there nothing stops a second run, and none is taken.
+
+Resuming a workdir with a config that changes the model or the data would continue a different
+experiment under the old one's name (or fail deep inside a restore), so `check_resumable`
+compares the new config with the saved `config.json` on `RUN_DEFINING_KEYS` and refuses with a
+one-line diff unless `config.allow_config_change` is set. Everything else (length, intervals,
+optimizer, loss weights, data_dir, model.conv_impl) may change, e.g. to extend a run with a
+larger `num_train_steps`.
 """
+import contextlib
+import fcntl
 import json
-from typing import Any
+import os
+import socket
+from typing import Any, Iterator
 
 from absl import logging
 from etils import epath
 import jax
 import ml_collections
 
+from colorize import atomic
 from colorize import validation
 from colorize.errors import UserError
 
@@ -24,6 +34,7 @@ RUN_DEFINING_KEYS = ("dataset", "train_split", "image_size", "color_space", "bat
                      "seed", "loss", "n_critic", "ema_decay")
 _CHANGEABLE_MODEL_KEYS = ("model.conv_impl",)
 CONFIG_FILE = "config.json"
+LOCK_FILE = "run.lock"
 
 
 def check_writable(workdir: epath.Path) -> None:
@@ -35,6 +46,9 @@ def check_writable(workdir: epath.Path) -> None:
   Raises:
     UserError: naming the workdir and the reason (read-only, full, not a directory, ...).
   """
+  if os.path.islink(workdir) and not os.path.exists(workdir):
+    raise UserError(f"workdir {workdir} is a symbolic link to {os.readlink(workdir)}, which "
+                    "does not exist; create it, fix the link or use another --workdir")
   probe = workdir / f".write_probe.{jax.process_index()}"
   try:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -45,16 +59,43 @@ def check_writable(workdir: epath.Path) -> None:
                     "free some space, fix its permissions or use another --workdir") from None
 
 
-def write_text_atomically(path: epath.Path, text: str) -> None:
-  """Writes `text` to `path` so that a reader (or a killed writer) never sees half a file.
+@contextlib.contextmanager
+def lock(workdir: epath.Path) -> Iterator[None]:
+  """Holds `workdir` for this run (module docstring); process 0 of a job takes it.
 
   Args:
-    path: the file to (over)write.
-    text: its new content.
+    workdir: the run's directory (it exists: see `check_writable`).
+
+  Yields:
+    Nothing; the hold ends with the block, or with the process.
+
+  Raises:
+    UserError: another live process holds the workdir (the message names its host and
+      process id), or the lock file cannot be opened.
   """
-  tmp = path.parent / f".{path.name}.tmp"
-  tmp.write_text(text)
-  tmp.replace(path)
+  if "://" in os.fspath(workdir) or jax.process_index() != 0:
+    yield
+    return
+  path = os.path.join(workdir, LOCK_FILE)
+  try:
+    # O_NOFOLLOW: a link planted as run.lock does not make us create or write its target.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+  except OSError as e:
+    raise UserError(f"cannot open {path} ({e.strerror or e}); remove it if it is not a "
+                    "regular file, or use another --workdir") from None
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "starting up"
+      raise UserError(f"workdir {workdir} is in use by another run ({holder}); wait for it "
+                      "to end or stop it, or use another --workdir") from None
+    # The file stays when the run ends: removing it would let two runs lock two files.
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"host {socket.gethostname()}, process {os.getpid()}\n".encode(), 0)
+    yield
+  finally:
+    os.close(fd)
 
 
 def _is_run_defining(key: str) -> bool:
@@ -79,7 +120,7 @@ def run_defining_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str
           if _is_run_defining(key) and saved_flat.get(key, missing) != new_flat.get(key, missing)]
 
 
-def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict) -> None:
+def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict) -> list[str]:
   """Refuses to resume `workdir` with a config that changes its model or data.
 
   Call it only when the workdir holds checkpoints (otherwise there is nothing to resume).
@@ -88,23 +129,30 @@ def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict) -> N
     workdir: the run's directory, with the config.json of the run that wrote its checkpoints.
     config: the new config.
 
+  Returns:
+    The changes that config.allow_config_change lets through (`run_defining_changes`, or
+    the reason config.json cannot be read); empty when nothing changed.
+
   Raises:
     UserError: a one-line diff of the run-defining keys, unless config.allow_config_change.
   """
   path = workdir / CONFIG_FILE
   try:
     saved = json.loads(path.read_text())
+    if not isinstance(saved, dict):
+      raise ValueError(f"a JSON {type(saved).__name__}, not an object")
   except (OSError, ValueError) as e:
-    problem = f"cannot read {path} ({e})"
+    changes = [f"cannot read {path} ({e})"]
+    problem = changes[0]
   else:
     changes = run_defining_changes(saved, json.loads(config.to_json()))
     if not changes:
-      return
+      return []
     problem = (f"workdir {workdir} was trained with a different model or data: "
                f"{', '.join(changes)}")
   if config.allow_config_change:
     logging.warning("%s; continuing anyway (config.allow_config_change=True)", problem)
-    return
+    return changes
   raise UserError(f"{problem}; use a new --workdir, or pass --config.allow_config_change=True "
                   "to continue this run with the new values")
 
@@ -116,4 +164,4 @@ def write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None
     workdir: the run's directory.
     config: the config this run trains with.
   """
-  write_text_atomically(workdir / CONFIG_FILE, config.to_json(indent=2))
+  atomic.write_text(workdir / CONFIG_FILE, config.to_json(indent=2), inside=workdir)

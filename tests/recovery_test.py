@@ -13,6 +13,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from colorize import inference
 from colorize import input_pipeline
 from colorize import preemption
 from colorize import train
@@ -215,7 +216,7 @@ def test_sigterm_handler_is_installed_only_while_training():
   before = signal.getsignal(signal.SIGTERM)
   with preemption.Watch() as watch:
     os.kill(os.getpid(), signal.SIGTERM)  # Handled between two bytecodes: no sleep needed.
-    assert watch.sigterm_received
+    assert watch.stop_requested == "SIGTERM"
   assert signal.getsignal(signal.SIGTERM) is before
 
 
@@ -231,3 +232,51 @@ def test_sigterm_during_start_up_stops_before_training(tmp_path, monkeypatch, ca
   state = train.train_and_evaluate(helpers.config(num_train_steps=4), str(tmp_path))
   assert int(state.step) == 2 and _steps(tmp_path) == [2]
   assert "SIGTERM during start-up: stopping at step 2" in caplog.text
+
+
+def _snapshot(workdir) -> dict[str, bytes]:
+  """Every file of a workdir and its bytes (run.lock, which says who ran last, left out)."""
+  return {str(p.relative_to(workdir)): p.read_bytes() for p in sorted(workdir.rglob("*"))
+          if p.is_file() and p.name != workdir_lib.LOCK_FILE}
+
+
+def test_a_resume_that_cannot_restore_changes_nothing_in_the_workdir(tmp_path):
+  train.train_and_evaluate(helpers.config(num_train_steps=2), str(tmp_path))
+  before = _snapshot(tmp_path)
+  changed = helpers.config(num_train_steps=4, allow_config_change=True)
+  changed.model.width = 8  # Other shapes: no checkpoint of this run can hold them.
+  with pytest.raises(UserError, match=r"cannot be restored with the changed config \("
+                                      r"model.width=4 -> 8; .*the workdir is unchanged"):
+    train.train_and_evaluate(changed, str(tmp_path))
+  assert _snapshot(tmp_path) == before
+  # The original command still resumes it, and inference still reads it.
+  assert int(train.train_and_evaluate(helpers.config(), str(tmp_path)).step) == 4
+  assert inference.Colorizer.from_workdir(str(tmp_path)).generator.step == 4
+
+
+def test_an_eval_that_fails_does_not_cost_the_checkpoint(tmp_path, monkeypatch):
+  def failing_eval(*args):
+    raise ZeroDivisionError("an eval bug")
+  real = train._evaluate
+  monkeypatch.setattr(train, "_evaluate", failing_eval)
+  with pytest.raises(ZeroDivisionError):
+    train.train_and_evaluate(helpers.config(), str(tmp_path))  # Eval and checkpoint at 2.
+  assert _steps(tmp_path) == [2]
+  monkeypatch.setattr(train, "_evaluate", real)
+  assert int(train.train_and_evaluate(helpers.config(), str(tmp_path)).step) == 4
+
+
+def test_metrics_jsonl_with_bytes_that_are_not_utf8_does_not_block_the_resume(tmp_path):
+  train.train_and_evaluate(helpers.config(num_train_steps=2), str(tmp_path))
+  with (tmp_path / "metrics.jsonl").open("ab") as f:
+    f.write(b'{"step": 1, "l1": \xff\xfe}\n')
+  train.train_and_evaluate(helpers.config(), str(tmp_path))
+  steps = [row["step"] for row in helpers.jsonl(tmp_path) if "l1" in row]
+  assert steps == [2, 4]
+
+
+def test_an_empty_workdir_is_refused_not_the_current_directory(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(UserError, match="--workdir is empty"):
+    train.train_and_evaluate(helpers.config(), " ")
+  assert os.listdir(tmp_path) == []

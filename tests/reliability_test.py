@@ -1,4 +1,5 @@
-"""Real processes killed, preempted and starved of disk: runs resume exactly, losing nothing.
+"""Real processes killed, preempted, interrupted (Ctrl-C), doubled on one workdir and starved of
+disk: runs resume exactly, losing nothing.
 
 Each test starts `colorize.main` on the tiny test config as a subprocess, interrupts it,
 restarts it with the same command and compares the final checkpoint, bit for bit, with an
@@ -15,6 +16,7 @@ import os
 import pathlib
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -247,3 +249,53 @@ def test_read_only_workdir_is_refused_at_start_up(tmp_path, small_disk):
                        "free some space, fix its permissions or use another --workdir")
   assert _complete_steps(workdir) == [2]
   _restore(workdir, 2)
+
+
+def test_a_second_run_on_a_live_workdir_stops_at_once_and_a_killed_runs_hold_does_not(
+    tmp_path, reference):
+  workdir = tmp_path / "run"
+  proc = _start(workdir, tmp_path / "1.log", slow_step="*", delay=0.5)
+  _wait_until(lambda: _last_logged_step(workdir) >= 1, proc, tmp_path / "1.log")
+  second = subprocess.run([sys.executable, "-c", _LAUNCHER, f"--workdir={workdir}", *_FLAGS],
+                          cwd=REPO, capture_output=True, text=True, timeout=_TIMEOUT)
+  assert second.returncode == 1 and "Training steps" not in second.stderr
+  assert second.stderr.strip().splitlines()[-1] == (
+      f"error: workdir {workdir} is in use by another run (host {socket.gethostname()}, "
+      f"process {proc.pid}); wait for it to end or stop it, or use another --workdir")
+  assert proc.poll() is None  # The first run goes on.
+  proc.kill()  # Its hold ends with it; run.lock stays, naming it.
+  proc.wait()
+  proc = _start(workdir, tmp_path / "2.log")
+  assert proc.wait(timeout=_TIMEOUT) == 0, (tmp_path / "2.log").read_text()[-3000:]
+  _assert_same_run(workdir, reference)
+
+
+def test_ctrl_c_saves_the_current_step_and_a_second_one_aborts_at_once(tmp_path, reference):
+  workdir, ckpts = tmp_path / "run", tmp_path / "run" / "checkpoints"
+  # 1. One Ctrl-C: as SIGTERM, the step in flight is saved, and the run ends with status 0.
+  proc = _start(workdir, tmp_path / "1.log", slow_step="*", delay=0.2)
+  _wait_until(lambda: _last_logged_step(workdir) >= 4, proc, tmp_path / "1.log")
+  proc.send_signal(signal.SIGINT)
+  assert proc.wait(timeout=60) == 0, (tmp_path / "1.log").read_text()[-3000:]
+  log = (tmp_path / "1.log").read_text()
+  assert "Traceback" not in log and "KeyboardInterrupt" not in log
+  stopped = int(re.search(r"Interrupted \(Ctrl-C\) at step (\d+): saving it in .*; run the "
+                          r"same command to resume", log).group(1))
+  assert 4 <= stopped < STEPS
+  assert max(_complete_steps(workdir)) == stopped == _last_logged_step(workdir)
+
+  # 2. Resumed, with the next save hung; a second Ctrl-C ends the process without waiting.
+  proc = _start(workdir, tmp_path / "2.log", slow_step=stopped + 1, delay=600)
+  _wait_until(lambda: (ckpts / f"{stopped + 1}.orbax-checkpoint-tmp").exists(), proc,
+              tmp_path / "2.log")
+  proc.send_signal(signal.SIGINT)
+  _wait_until(lambda: "Ctrl-C again aborts" in (tmp_path / "2.log").read_text(), proc,
+              tmp_path / "2.log")
+  proc.send_signal(signal.SIGINT)
+  assert proc.wait(timeout=60) == -signal.SIGINT
+  assert "Second Ctrl-C: aborting without saving" in (tmp_path / "2.log").read_text()
+
+  # 3. The same command again, to the end: as after any kill.
+  proc = _start(workdir, tmp_path / "3.log")
+  assert proc.wait(timeout=_TIMEOUT) == 0, (tmp_path / "3.log").read_text()[-3000:]
+  _assert_same_run(workdir, reference)
