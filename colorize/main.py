@@ -5,8 +5,9 @@ On a TPU pod slice or under SLURM, run the same command in every process: JAX's 
 runtime is started from what the environment says (`colorize.distributed`); elsewhere, give
 each process `--coordinator_address=host:port --num_processes=N --process_id=I`.
 Mistakes a user can fix (bad config values, missing data, an unwritable workdir) end with one
-line, not a traceback. Run the same command again to resume; after SIGTERM the run saves a
-checkpoint and exits with status 0.
+line, not a traceback. Run the same command again to resume; after SIGTERM or a first Ctrl-C the
+run saves a checkpoint and exits with status 0 (a second Ctrl-C aborts at once). One run at a
+time holds a workdir: a second one stops, naming the first's host and process id.
 """
 import errno
 import logging as std_logging

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from PIL import Image
 import pytest
 
 from colorize import inference
@@ -280,3 +281,18 @@ def test_an_empty_workdir_is_refused_not_the_current_directory(tmp_path, monkeyp
   with pytest.raises(UserError, match="--workdir is empty"):
     train.train_and_evaluate(helpers.config(), " ")
   assert os.listdir(tmp_path) == []
+
+
+def test_an_all_grayscale_eval_set_trains_to_its_checkpoints(tmp_path):
+  # Black-and-white photos: the colourfulness ratio is undefined on them (no colour to
+  # match), which once raised ZeroDivisionError at every eval, before that step's save.
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  rng = np.random.default_rng(0)
+  for i in range(12):
+    Image.fromarray(rng.integers(0, 256, (8, 8), np.uint8)).save(photos / f"{i:02d}.png")
+  workdir = tmp_path / "run"
+  state = train.train_and_evaluate(helpers.config(dataset=f"folder:{photos}"), str(workdir))
+  assert int(state.step) == 4 and _steps(workdir) == [2, 4]
+  evals = [row for row in helpers.jsonl(workdir) if "eval_l1" in row]
+  assert [row["step"] for row in evals] == [2, 4]
