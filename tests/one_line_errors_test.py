@@ -143,6 +143,7 @@ CASES = {
     "truncated array_record": Case(
         lambda s, r: _main(f"--config={CONFIG}", "--config.dataset=cifar10",
                            f"--config.data_dir={_tfds_copy(s, _truncated_array_record)}",
+                           "--config.train_split=train", "--config.eval_split=test",
                            "--workdir=run"), 1,
         ("'cifar10'", "data_dir=", "damaged or truncated", "prepare it again"), True),
     "garbled dataset_info.json": Case(

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from tests import helpers
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
 import results_table  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -16,7 +18,8 @@ def _run(root, name, psnr, delta_e, step=10):
   """A workdir that evaluate has already scored (its eval/<step>/metrics.json)."""
   workdir = root / name
   (workdir / "checkpoints" / str(step)).mkdir(parents=True)
-  (workdir / "config.json").write_text(json.dumps({"seed": 0, "eval_split": "val"}))
+  # A whole config, as training writes it: colorize reads only validated configs.
+  (workdir / "config.json").write_text(helpers.config(seed=0, eval_split="val").to_json())
   metrics = {k: 0.5 for k in _KEYS} | {"psnr": psnr, "delta_e2000": delta_e}
   (workdir / "eval" / str(step)).mkdir(parents=True)
   (workdir / "eval" / str(step) / "metrics.json").write_text(json.dumps({
