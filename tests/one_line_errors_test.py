@@ -18,12 +18,14 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 from typing import Callable
 
 import pytest
 from PIL import Image
 import numpy as np
 
+from colorize import errors
 from colorize import train
 from tests import helpers
 
@@ -233,3 +235,14 @@ def test_one_line_names_the_file_or_key_and_the_fix(results, name):
     assert part in lines[0], lines[0]
   assert status == CASES[name].status
   assert left_in_cwd == []
+
+
+def test_only_closed_event_loop_reports_are_dropped(monkeypatch):
+  """The damaged-checkpoint cases' one line, without the race: what the hook keeps."""
+  seen = []
+  monkeypatch.setattr(sys, "unraisablehook", seen.append)
+  errors.drop_closed_event_loop_reports()
+  errors.drop_closed_event_loop_reports()  # Installed once, however often it is called.
+  for error in (RuntimeError("Event loop is closed"), RuntimeError("other"), ValueError("x")):
+    sys.unraisablehook(types.SimpleNamespace(exc_value=error))
+  assert [str(u.exc_value) for u in seen] == ["other", "x"]
