@@ -173,7 +173,7 @@ def _output_path(output_dir: str, relative: str, fmt: str | None) -> str:
   stem, extension = os.path.splitext(relative)
   if fmt is not None:
     extension = FORMATS[fmt][1]
-  elif extension.lower() not in _EXTENSION_FORMATS:  # E.g. a GIF, or none: write a PNG.
+  elif extension.lower() not in _EXTENSION_FORMATS:  # E.g. scan.img, or none: write a PNG.
     extension += ".png"
   return os.path.join(output_dir, stem + extension)
 
