@@ -71,7 +71,6 @@ NUM_SAMPLES = 8  # Images (columns) in grid.png.
 # and every call is padded to --batch_size.
 MAX_SIZE = 1024
 MAX_BATCH_SIZE = 1024
-DATA_THREADS = 4  # Reader threads for the run's dataset: this machine's choice, not the run's.
 
 # Summary metrics in table order: key -> (column heading, format). Definitions in LEGEND.
 COLUMNS = {
@@ -369,7 +368,6 @@ def run(argv: list[str] | None = None) -> int:
   try:
     inference.use_compilation_cache(args.compilation_cache_dir)
     config = inference.read_config(args.workdir)
-    config.data_threads = DATA_THREADS
     if args.data_dir is not None:
       config.data_dir = args.data_dir
     elif not args.images:

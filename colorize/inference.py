@@ -47,6 +47,8 @@ _MIN_CHUNK = 1 << 10
 # The persistent compilation cache when neither a flag nor JAX_COMPILATION_CACHE_DIR names
 # one: the training configs' default, so colorizing reuses what training compiled.
 DEFAULT_COMPILATION_CACHE = "~/.cache/colorize/jax"
+# Reader threads for a run's dataset (`read_config`): this machine's choice, not the run's.
+DATA_THREADS = 4
 
 ColourArray = np.ndarray  # uint8 | uint16 | float32 [H, W, C], C in {1, 3}: an image without alpha.
 
@@ -113,14 +115,15 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
   Only `validation.MODEL_AND_DATA_KEYS` are read, each checked for its type and value as a
   training config's are; the rest of the file (the training schedule, compilation_cache_dir,
-  ...) is ignored. A config.json may come from anyone: nothing in it chooses where code is
-  loaded from or where files are written.
+  data_threads, ...) is ignored. A config.json may come from anyone: nothing in it chooses
+  where code is loaded from or where files are written, nor how many threads read the data
+  (`data_threads` is `DATA_THREADS`, so `input_pipeline` can read the run's data).
 
   Args:
     workdir: a training workdir.
 
   Returns:
-    A config with those keys.
+    A config with those keys and `data_threads`.
 
   Raises:
     UserError: no readable config.json in `workdir`, or one with a key missing, of the
@@ -146,6 +149,7 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict(
         _nest({key: flat[key] for key in validation.MODEL_AND_DATA_KEYS}))
     validation.check_model_and_data(config)
+    config.data_threads = DATA_THREADS
   except UserError as e:
     raise UserError(f"{path}: {e}; the workdir is damaged, or from another version of "
                     "colorize") from None
