@@ -4,38 +4,58 @@ A multi-process job is one where
 
 * the command line names it: any of `--coordinator_address`, `--num_processes`,
   `--process_id` (JAX's auto-detection fills in the ones left out, and fails if it cannot);
-* or the environment does: a cluster that `jax.distributed.initialize()` recognises (a TPU
-  pod slice, SLURM, Open MPI, ...) reports more than one process.
+* or the environment does: SLURM or Open MPI report more than one task, or this is a Cloud TPU
+  VM (`jax.distributed.initialize()` then finds the slice's hosts, one or several).
 
 Everything else is a plain single-process run, which uses all of its local devices and does
 not call `jax.distributed.initialize()`: without a cluster it raises, and inside a one-task
 SLURM allocation it would restrict the process to one GPU (JAX gives each SLURM task the GPU
-numbered by its local task id; see `scripts/launch_gpu.sh` for one process per node).
+numbered by its local task id; see `scripts/launch_gpu.sh` for one process per node). Other
+launchers (Kubernetes, mpi4py) pass the three flags.
 """
+import glob
+import os
 import re
 
 from absl import logging
 import jax
-from jax._src import clusters  # The registry jax.distributed.initialize() itself detects from.
 
 from colorize.errors import UserError
 
+# Google's PCI vendor id: a TPU chip on this host, as JAX itself detects Cloud TPU VMs.
+_TPU_PCI_VENDOR = "0x1ae0"
 
-def detected_cluster() -> tuple[str, int] | None:
-  """The cluster environment JAX would auto-detect, and its number of processes.
 
-  Mirrors the selection in `jax.distributed.initialize()` (JAX 0.10: the first registered
-  environment that is present and not opt-in only), without starting anything.
+def _tpu_vm() -> bool:
+  for path in glob.glob("/sys/bus/pci/devices/*/vendor"):
+    try:
+      with open(path) as f:
+        if f.read().strip() == _TPU_PCI_VENDOR:
+          return True
+    except OSError:
+      continue
+  return False
+
+
+def detected_cluster() -> tuple[str, int | None] | None:
+  """The cluster environment this process runs in, and its number of processes.
+
+  Read from what the schedulers document (SLURM's and Open MPI's environment variables) and
+  from the PCI bus (a TPU), the signals JAX's own auto-detection uses. (JAX's registry of
+  environments is private, `jax._src.clusters`, so it is not asked.)
 
   Returns:
-    (JAX's name for the environment, e.g. "slurm" or "gcetpu", its process count), or None
-    when no cluster environment is present.
+    ("slurm" or "ompi", the task count), ("tpu", None) on a Cloud TPU VM (JAX finds the
+    count), or None when no cluster environment is present.
   """
-  # (A private API: jax is pinned to 0.10.x in setup.cfg, and tests/multihost_test.py checks
-  # the SLURM case against a real initialisation.)
-  for env in clusters.ClusterEnv._cluster_types:  # pylint: disable=protected-access
-    if not env.opt_in_only_method and env.is_env_present():
-      return env.name, env.get_process_count()
+  env = os.environ
+  if all(k in env for k in ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS",
+                            "SLURM_PROCID", "SLURM_LOCALID")):
+    return "slurm", int(env["SLURM_NTASKS"])
+  if "OMPI_MCA_orte_hnp_uri" in env and "OMPI_COMM_WORLD_SIZE" in env:
+    return "ompi", int(env["OMPI_COMM_WORLD_SIZE"])
+  if _tpu_vm():
+    return "tpu", None
   return None
 
 
@@ -65,12 +85,15 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
   explicit = (coordinator_address, num_processes, process_id)
   if all(x is None for x in explicit):
     cluster = detected_cluster()
-    if cluster is None or cluster[1] <= 1:
+    if cluster is None or cluster[1] == 1:
       logging.info("Single process (%s): not starting jax.distributed",
                    f"{cluster[0]} with 1 process" if cluster else "no cluster detected")
       return False
-    logging.info("Multi-process job detected (%s, %d processes): starting jax.distributed",
-                 *cluster)
+    if cluster[1] is None:
+      logging.info("Cloud TPU VM: starting jax.distributed (it finds the slice's hosts)")
+    else:
+      logging.info("Multi-process job detected (%s, %d processes): starting jax.distributed",
+                   *cluster)
   try:
     jax.distributed.initialize(coordinator_address, num_processes, process_id)
   except (ValueError, TypeError) as e:  # JAX's checks of missing or inconsistent values.

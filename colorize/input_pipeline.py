@@ -13,6 +13,12 @@ the global stream of examples is shuffled per epoch and augmented per example in
 crop, after pix2pix's resize to a larger size when `config.random_jitter`, and a horizontal
 flip), cut into process-local chunks, and each process reads only its own chunks. Colour
 conversion happens on device, elsewhere.
+
+Each training example is a deterministic part (decode, resize the shorter side to the load size)
+and a random crop plan (which image, where to crop, whether to flip), drawn by one grain
+pipeline structure with the same seeds for both consumers: `train_batches` applies the plans on
+the host; `train_plans` hands out only the plans, to be applied on device to `train_array`
+(config.data_on_device), so the two give the same batches by construction.
 """
 import colorsys
 import functools
@@ -87,21 +93,55 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int, num_ste
                     f"{process_count} processes")
   if not 0 <= process_index < process_count:
     raise ValueError(f"process_index={process_index} not in [0, {process_count})")
-  images = _images(config, train=True)
+  fit = functools.partial(_fit, size=config.image_size, load_size=load_size(config))
+  return _train_stream(config, _images(config, train=True), fit, start_step, num_steps,
+                       process_index, process_count)
+
+
+def train_plans(config: ml_collections.ConfigDict, image_shape: tuple[int, int], *,
+                start_step: int, num_steps: int) -> Iterator[np.ndarray]:
+  """Yields the crop plans of the global batches of steps start_step, ..., num_steps - 1.
+
+  Applied to `train_array(config)` (`device_data.gather`), they give exactly the batches of
+  `train_batches` (all processes' parts, concatenated).
+
+  Args:
+    config: the experiment config.
+    image_shape: (height, width) of every image of `train_array(config)`.
+    start_step: first training step to yield.
+    num_steps: the step after the last one to yield.
+
+  Returns:
+    An iterator of int32 arrays [batches_per_step, batch_size, 4]: per image (index into
+    train_array, crop top, crop left, flip 0/1).
+  """
+  def plan(index, rng):
+    return np.array([index, *_crop_plan(rng, image_shape, config.image_size)], np.int32)
+  indices = grain.MapDataset.range(num_train_examples(config))
+  return _train_stream(config, indices, plan, start_step, num_steps, 0, 1)
+
+
+def _train_stream(config: ml_collections.ConfigDict, source: grain.MapDataset, fn,
+                  start_step: int, num_steps: int, process_index: int,
+                  process_count: int) -> Iterator[np.ndarray]:
+  """`fn(source[i], rng)` per example in training order, batched as `train_batches` says.
+
+  The one pipeline structure of both `train_batches` and `train_plans`: grain's shuffle and
+  per-element rngs depend only on the dataset's length and the seeds, so a source of images
+  and a source of their indices yield the same order and the same rng per example.
+  """
   local_batch = config.batch_size // process_count
   # shuffle() shuffles epoch e with seed + e, so seeds 0 and 1 would share epoch orders (shifted
   # by one epoch); hashing the seed keeps runs with nearby seeds independent.
   shuffle_seed, augment_seed = np.random.SeedSequence(config.seed).generate_state(2).tolist()
-  # Epochs only set the length: each block of len(images) indices is one epoch, shuffled on
+  # Epochs only set the length: each block of len(source) indices is one epoch, shuffled on
   # its own, so the order does not depend on num_steps.
   num_examples = num_steps * batches_per_step(config) * config.batch_size
-  num_epochs = max(1, -(-num_examples // len(images)))
-  ds = images.shuffle(seed=shuffle_seed).repeat(num_epochs)
+  num_epochs = max(1, -(-num_examples // len(source)))
+  ds = source.shuffle(seed=shuffle_seed).repeat(num_epochs)
   # The rng is seeded by the index in the global stream: augmentation is independent of the
   # number of processes and differs between epochs.
-  fit = functools.partial(_fit, size=config.image_size, load_size=load_size(config),
-                          train=True)
-  ds = ds.random_map(fit, seed=augment_seed)
+  ds = ds.random_map(fn, seed=augment_seed)
   ds = ds.batch(local_batch, drop_remainder=True, batch_fn=np.stack)
   # Global batch g is chunks g * P, ..., g * P + P - 1; this process takes chunk g * P + index.
   ds = ds[process_index::process_count]
@@ -111,6 +151,32 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int, num_ste
   options = grain.ReadOptions(num_threads=config.data_threads,
                               prefetch_buffer_size=2 * config.data_threads)
   return iter(ds.to_iter_dataset(options))
+
+
+def train_array(config: ml_collections.ConfigDict) -> np.ndarray:
+  """The whole training split after the deterministic resize, in source order.
+
+  Args:
+    config: the experiment config.
+
+  Returns:
+    uint8 [num_train_examples, H, W, 3], the shorter of H and W being `load_size(config)`.
+
+  Raises:
+    UserError: the images do not all have one shape after the resize (a folder of mixed
+      sizes), which one array needs.
+  """
+  size = load_size(config)
+  ds = _images(config, train=True).map(functools.partial(_resize, size=size))
+  images = list(ds.to_iter_dataset(grain.ReadOptions(num_threads=config.data_threads)))
+  shapes = {image.shape for image in images}
+  if len(shapes) > 1:
+    raise UserError(
+        f"config.data_on_device=True needs every training image at one shape after resizing "
+        f"the shorter side to {size}; {config.dataset} gives {len(shapes)} shapes (e.g. "
+        f"{', '.join('x'.join(map(str, s[:2])) for s in sorted(shapes)[:3])}): use "
+        "--config.data_on_device=False")
+  return np.stack(images)
 
 
 def eval_images(config: ml_collections.ConfigDict, num_examples: int) -> np.ndarray:
@@ -126,7 +192,7 @@ def eval_images(config: ml_collections.ConfigDict, num_examples: int) -> np.ndar
   images = _images(config, train=False)
   n = min(num_examples, len(images))
   size = config.image_size
-  ds = images[:n].map(functools.partial(_fit, size=size, load_size=size, train=False))
+  ds = images[:n].map(functools.partial(_fit, size=size))
   images = list(ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, config.data_threads))))
   return np.array(images, np.uint8).reshape(n, size, size, 3)  # Also right for n == 0.
 
@@ -138,26 +204,38 @@ def load_size(config: ml_collections.ConfigDict) -> int:
 
 
 def _fit(image: np.ndarray, rng: np.random.Generator | None = None, *, size: int,
-         load_size: int, train: bool) -> np.ndarray:
+         load_size: int | None = None) -> np.ndarray:
   """Resizes the shorter side to `load_size` and crops a `size` square.
 
-  In training the crop is random and flipped half of the time; otherwise it is centred.
+  In training (with `rng`) the crop is random and flipped half the time (`_crop_plan`);
+  otherwise `load_size` is `size` and the crop is centered.
   """
+  image = _resize(image, load_size or size)
   height, width = image.shape[:2]
-  if min(height, width) != load_size:
-    scale = load_size / min(height, width)
-    new_size = (max(load_size, round(width * scale)), max(load_size, round(height * scale)))
-    # Pillow's bilinear filter widens its support when shrinking, so it antialiases.
-    image = np.asarray(Image.fromarray(image).resize(new_size, Image.Resampling.BILINEAR))
-    height, width = image.shape[:2]
-  if train:
-    top, left = rng.integers([height - size + 1, width - size + 1])
+  if rng is None:
+    top, left, flip = (height - size) // 2, (width - size) // 2, False
   else:
-    top, left = (height - size) // 2, (width - size) // 2
+    top, left, flip = _crop_plan(rng, (height, width), size)
   image = image[top:top + size, left:left + size]
-  if train and rng.random() < 0.5:
-    image = image[:, ::-1]
-  return image
+  return image[:, ::-1] if flip else image
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+  """Resizes the shorter side to `size` (the longer in proportion); unchanged if it is already."""
+  height, width = image.shape[:2]
+  if min(height, width) == size:
+    return image
+  scale = size / min(height, width)
+  new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
+  # Pillow's bilinear filter widens its support when shrinking, so it antialiases.
+  return np.asarray(Image.fromarray(image).resize(new_size, Image.Resampling.BILINEAR))
+
+
+def _crop_plan(rng: np.random.Generator, shape: tuple[int, int],
+               size: int) -> tuple[int, int, bool]:
+  """A random `size` crop of an image of `shape` (height, width): (top, left, flip)."""
+  top, left = rng.integers([shape[0] - size + 1, shape[1] - size + 1])
+  return int(top), int(left), bool(rng.random() < 0.5)
 
 
 def _images(config: ml_collections.ConfigDict, *, train: bool) -> grain.MapDataset:

@@ -7,7 +7,10 @@ each process `--coordinator_address=host:port --num_processes=N --process_id=I`.
 Mistakes a user can fix (bad config values, missing data, an unwritable workdir) end with one
 line, not a traceback. Run the same command again to resume; after SIGTERM or a first Ctrl-C the
 run saves a checkpoint and exits with status 0 (a second Ctrl-C aborts at once). One run at a
-time holds a workdir: a second one stops, naming the first's host and process id.
+time holds a workdir: a second one stops, naming the first's host and process id. On a
+terminal the run shows one progress line and the events that matter (`colorize.console`);
+with --verbosity, or when stderr is not a terminal (a log file, a cluster job), absl logs
+every record on its own line.
 """
 import errno
 import logging as std_logging
@@ -23,6 +26,7 @@ import jax
 import ml_collections
 from ml_collections import config_flags
 
+from colorize import console
 from colorize import distributed
 from colorize import train
 from colorize.errors import UserError
@@ -105,13 +109,16 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def _not_orbax_info(record) -> bool:
   # Orbax logs a dozen INFO lines per checkpoint; keep its warnings, drop the chatter.
-  return record.levelno > logging.INFO or "/orbax/" not in record.pathname
+  return record.levelno > std_logging.INFO or "/orbax/" not in record.pathname
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.get_absl_handler().addFilter(_not_orbax_info)
+  # (On absl's python_handler: ABSLHandler passes records on to it without applying filters.)
+  logging.get_absl_handler().python_handler.addFilter(_not_orbax_info)
+  if sys.stderr.isatty() and not FLAGS["verbosity"].present:
+    console.use_terminal()
   try:
     # Before anything touches a device: the devices of a multi-process job are all processes'.
     distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
@@ -128,6 +135,8 @@ def main(argv):
     raise SystemExit(f"error: cannot write {e.filename or FLAGS.workdir}: {e.strerror}; "
                      "free some space or fix the permissions, then run the same command "
                      "to resume") from None
+  finally:
+    console.finish()
 
 
 def _quiet_background_threads() -> None:
@@ -135,6 +144,7 @@ def _quiet_background_threads() -> None:
   # tracebacks (or print them when garbage collected) while the process exits. The error
   # line already says what happened, so nothing more is written after it.
   logging.get_absl_handler().setLevel(std_logging.CRITICAL + 1)
+  console.finish(mute=True)
   sys.unraisablehook = lambda unraisable: None
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ finite, so the state is checked as well as the metrics:
 The host reads the flags with the metrics once per log window (no extra device round trip per
 step); `summarize` raises or logs and counts the skipped steps.
 """
-import functools
-
 from absl import logging
 import jax
 import jax.numpy as jnp
@@ -66,22 +64,6 @@ def guarded_iteration(state: train_step.TrainState, images: jax.Array, key: jax.
     kept = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, state)
     new_state = kept.replace(step=new_state.step)
   return new_state, metrics, finite
-
-
-def jit_guarded_iteration(hp: train_step.StepConfig, mode: str):
-  """`guarded_iteration` compiled like `train_step.jit_train_iteration`.
-
-  Args:
-    hp: loss hyperparameters.
-    mode: "stop" or "skip" (config.on_nonfinite).
-
-  Returns:
-    fn(state, images, key) -> (state, metrics, finite flags).
-  """
-  if mode not in MODES:
-    raise ValueError(f"on_nonfinite={mode!r}; expected one of {MODES}")
-  return jax.jit(functools.partial(guarded_iteration, hp=hp, skip=mode == "skip"),
-                 donate_argnums=train_step.donated_state())
 
 
 _jit_state_flags = jax.jit(_state_flags)

@@ -1,13 +1,16 @@
 """`train_and_evaluate(config, workdir)`: the one training loop, read top to bottom.
 
 Validate the config and open the data, check the workdir, build the mesh, init the state
-abstractly, restore the newest readable checkpoint or init, then train: each iteration is
-`train_step.train_iteration` (guarded against NaN/Inf by `nonfinite`) compiled with jit over
-all devices (batch sharded on "data", state replicated; donated on GPU/TPU). Along the way:
-metrics to TensorBoard and metrics.jsonl, evaluation on a fixed subset of the eval split,
-sample grids, checkpoints, and at the end the loss curves. SIGTERM or Ctrl-C saves the current
-step and returns early (`preemption`); one run at a time holds the workdir (`workdir.lock`),
-and nothing in it changes before the restore. docs/reliability.md states the guarantees.
+abstractly, restore the newest readable checkpoint or init, then train in calls of
+config.steps_per_call iterations (`train_calls`: `train_step.train_iteration`, guarded against
+NaN/Inf by `nonfinite`, in a scan compiled with jit over all devices; batch sharded on "data",
+state replicated and donated on GPU/TPU), fed by the host pipeline or, with
+config.data_on_device, from the training split held on the devices (`device_data`). Between
+calls: metrics to TensorBoard and metrics.jsonl, evaluation on a fixed subset of the eval
+split, sample grids, checkpoints, and at the end the loss curves; calls end exactly at the
+steps where these happen. SIGTERM or Ctrl-C saves the current step and returns early
+(`preemption`); one run at a time holds the workdir (`workdir.lock`), and nothing in it
+changes before the restore. docs/reliability.md states the guarantees.
 """
 import contextlib
 import functools
@@ -15,8 +18,6 @@ import json
 import os
 
 from absl import logging
-from clu import metric_writers
-from clu import periodic_actions
 from etils import epath
 import jax
 import ml_collections
@@ -27,11 +28,15 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from colorize import atomic
 from colorize import checkpointing
 from colorize import color
+from colorize import console
+from colorize import device_data
 from colorize import input_pipeline
+from colorize import metric_writer
 from colorize import nonfinite
 from colorize import plots
 from colorize import preemption
 from colorize import set_metrics
+from colorize import train_calls
 from colorize import train_step
 from colorize import validation
 from colorize import workdir as workdir_lib
@@ -41,6 +46,7 @@ EVAL_BATCH = 64  # Eval batches are padded to this size so one compiled shape se
 # Training batches over which the EMA weights' batch-norm statistics are averaged: enough
 # that the estimate's noise is small next to the statistics' change between checkpoints.
 EMA_STATS_BATCHES = 50
+_EVAL_SHOWN = ("eval_psnr", "eval_l1", "eval_delta_e2000", "eval_colorfulness_ratio")
 
 
 def num_train_steps(config: ml_collections.ConfigDict) -> int:
@@ -81,7 +87,7 @@ def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointMa
   state = checkpointing.restore_latest(manager, target)
   if state is not None:
     logging.info("Resuming from checkpoint at step %d in %s", int(state.step),
-                 manager.directory)
+                 manager.directory, extra=console.EVENT)
     return state
   logging.info("No checkpoint in %s; initialising step 0", manager.directory)
   out_sharding = jax.tree.map(lambda a: a.sharding, target)
@@ -126,16 +132,13 @@ def _sample_grid(predict, state, images, color_space) -> np.ndarray:
                            np.asarray(predict(state, images)), images)
 
 
-def _log(writer, jsonl_path: epath.Path | None, step: int,
-         scalars: dict[str, float | None]) -> None:
-  """Writes scalars to TensorBoard and, on the main process, as one line of metrics.jsonl.
-
-  An undefined value (None) is written to metrics.jsonl as null and left out of TensorBoard.
-  """
-  writer.write_scalars(step, {k: v for k, v in scalars.items() if v is not None})
-  if jsonl_path is not None:
-    with jsonl_path.open("a") as f:
-      f.write(json.dumps({"step": step, **scalars}) + "\n")
+def _next_stop(step: int, total_steps: int, config: ml_collections.ConfigDict,
+               sample_steps: dict[int, str]) -> int:
+  """The first step after `step` at which the loop logs, evaluates, saves, samples or ends."""
+  intervals = (config.log_every_steps, config.eval_every_steps, config.checkpoint_every_steps)
+  stops = [step + every - step % every for every in intervals]
+  stops += [s for s in sample_steps if s > step]
+  return min(total_steps, *stops)
 
 
 def _last_good(manager: ocp.CheckpointManager) -> str:
@@ -200,6 +203,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   total_steps = num_train_steps(config)
   steps_per_epoch = input_pipeline.steps_per_epoch(config)
   eval_images = input_pipeline.eval_images(config, config.eval_examples)
+  train_images = input_pipeline.train_array(config) if config.data_on_device else None
   workdir_lib.check_writable(workdir)
   held.enter_context(workdir_lib.lock(workdir))  # Before anything else in it changes.
   checkpoints = workdir / "checkpoints"
@@ -235,9 +239,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   if is_main:
     workdir_lib.write_config(workdir, config)
     _truncate_jsonl(metrics_path, start_step, workdir)
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
+  writer = metric_writer.MetricWriter(workdir, is_main)
 
-  train_fn = nonfinite.jit_guarded_iteration(hp, config.on_nonfinite)
   # (device_put cannot place an array on other processes' devices; jit can.)
   train_key = jax.jit(lambda: train_key, out_shardings=replicated)()
   predict = jax.jit(functools.partial(train_step.colorize, color_space=config.color_space))
@@ -252,38 +255,65 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
     with_ema_stats = lambda state: state
   sample_images = eval_images[:config.num_samples]
   sample_steps = {e * steps_per_epoch: f"epoch_{e:03d}" for e in config.sample_epochs}
-  batches = input_pipeline.train_batches(
-      config, start_step=start_step, num_steps=total_steps,
-      process_index=jax.process_index(), process_count=jax.process_count())
+  steps_per_call = train_calls.steps_per_call(config)
+  if train_images is not None:  # The host sends crop plans; the pixels are on the devices.
+    split = device_data.put(train_images, mesh)
+    sharded = not split.sharding.is_fully_replicated
+    inputs = input_pipeline.train_plans(config, train_images.shape[1:3], start_step=start_step,
+                                        num_steps=total_steps)
+    input_sharding = replicated  # Every process computes the global batch's plans.
+    train_fn = train_calls.jit_train_call(hp, config.on_nonfinite, mesh=mesh, sharded=sharded,
+                                          image_size=config.image_size)
+    logging.info("Training split on the devices: %s, %.1f MB, %s", train_images.shape,
+                 train_images.nbytes / 1e6, "sharded" if sharded else "replicated")
+    del train_images  # The host copy is no longer needed.
+  else:
+    split = None
+    inputs = input_pipeline.train_batches(
+        config, start_step=start_step, num_steps=total_steps,
+        process_index=jax.process_index(), process_count=jax.process_count())
+    input_sharding = NamedSharding(mesh, P(None, None, "data"))  # [n, K, B, H, W, 3].
+    train_fn = train_calls.jit_train_call(hp, config.on_nonfinite)
 
-  logging.info("Training steps %d..%d (%d per epoch), global batch %d on %d devices",
-               start_step, total_steps, steps_per_epoch, config.batch_size, jax.device_count())
-  report_progress = periodic_actions.ReportProgress(
-      num_train_steps=total_steps, writer=writer, every_steps=config.log_every_steps)
+  logging.info("Training steps %d..%d (%d per epoch), global batch %d on %d devices, %d "
+               "steps per call", start_step, total_steps, steps_per_epoch, config.batch_size,
+               jax.device_count(), steps_per_call)
+  progress = console.Progress(total_steps)
   if watch.stop_requested:  # Nothing was trained since the checkpoint: nothing to save.
     logging.warning("%s during start-up: stopping at step %d; run the same command to "
                     "resume", watch.stop_requested, start_step)
     writer.close()
     return state
-  pending = []  # Per-step device metrics and flags since the last flush; one transfer.
+  pending = []  # Per-call device metrics and flags since the last flush; one transfer.
   preempted = False
+  step, calls = start_step, 0  # `step` iterations done.
   try:
-    for step in range(start_step + 1, total_steps + 1):  # `step` iterations done after it.
-      batch = jax.make_array_from_process_local_data(batch_sharding, next(batches))
-      state, step_metrics, finite = train_fn(state, batch, train_key)
-      pending.append((step_metrics, finite))
-      report_progress(step)
+    while step < total_steps:
+      n = train_calls.call_length(step, _next_stop(step, total_steps, config, sample_steps),
+                                  steps_per_call)
+      xs = jax.make_array_from_process_local_data(
+          input_sharding, np.stack([next(inputs) for _ in range(n)]))
+      state, call_metrics, finite = train_fn(state, xs, train_key, split)
+      pending.append((call_metrics, finite))
+      step, calls = step + n, calls + 1
+      progress.update(step)
       is_last = step == total_steps
-      # (At the last step a notice changes nothing: the run ends and saves anyway.)
-      preempted = watch.reached(step, manager) and not is_last
+      # (At the last step a notice changes nothing: the run ends and saves anyway.) The
+      # multi-host protocol counts calls: it stops every host after the same call.
+      preempted = watch.reached(calls, manager) and not is_last
       save = step % config.checkpoint_every_steps == 0 or is_last or preempted
 
       # Checked before every save, so nothing non-finite is ever checkpointed.
       if step % config.log_every_steps == 0 or save:
-        summary = nonfinite.summarize(jax.device_get(pending), step - len(pending) + 1,
-                                      config.on_nonfinite, state, _last_good(manager))
+        window = train_calls.per_step(jax.device_get(pending))
+        summary = nonfinite.summarize(window, step - len(window) + 1, config.on_nonfinite,
+                                      state, _last_good(manager))
         pending = []
-        _log(writer, metrics_path if is_main else None, step, summary)
+        writer.write_scalars(step, summary)
+        writer.write_scalars(step, {"steps_per_sec": progress.rate(step)}, jsonl=False)
+        progress.update(step, summary)
+        logging.info("%s  %s", progress.describe(step),
+                     ", ".join(f"{k}={v:.5g}" for k, v in summary.items()))
       evaluate_now = step % config.eval_every_steps == 0 or is_last
       sample_now = step in sample_steps or is_last
       if save or evaluate_now or sample_now:
@@ -296,17 +326,21 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
         break
       try:
         if evaluate_now:
-          _log(writer, metrics_path if is_main else None, step,
-               _evaluate(predict, state, eval_images))
+          scalars = _evaluate(predict, state, eval_images)
+          writer.write_scalars(step, scalars)
+          logging.info("Step %d eval: %s (all in metrics.jsonl)", step, ", ".join(
+              f"{k} {scalars[k]:.4g}" for k in _EVAL_SHOWN if scalars.get(k) is not None),
+                       extra=console.EVENT)
         if sample_now:
           grid = _sample_grid(predict, state, sample_images, config.color_space)
           name = sample_steps.get(step, f"step_{step:07d}")
-          writer.write_images(step, {f"samples/{name}": grid[None]})
+          writer.write_image(step, f"samples/{name}", grid)
           if is_main:
             plots.save_png(workdir / "samples" / f"{name}.png", grid, inside=workdir)
       finally:  # An eval or sample that fails must not cost this step's checkpoint.
         if save:
           checkpointing.save(manager, step, state)
+          logging.info("Saving checkpoint step %d", step, extra=console.EVENT)
   except BaseException:
     # Whatever ended the loop, an async save already started must finish: it is the last
     # good checkpoint. If writing it failed too (a full disk fails every write), that error
@@ -319,4 +353,6 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   if is_main and not preempted:
     plots.plot_curves(str(metrics_path), str(workdir / "plots"), inside=workdir)
   writer.close()
+  logging.info("Outputs in %s: checkpoints/, metrics.jsonl, samples/, plots/, TensorBoard "
+               "events", workdir, extra=console.EVENT)
   return state

@@ -24,6 +24,7 @@ ON_NONFINITE = ("stop", "skip")
 SCHEMA: dict[str, type] = {
     "seed": int, "dataset": str, "data_dir": str, "train_split": str, "eval_split": str,
     "image_size": int, "batch_size": int, "data_threads": int, "random_jitter": bool,
+    "data_on_device": bool, "steps_per_call": int,
     "num_epochs": int, "num_train_steps": int,
     "color_space": str, "loss": str, "lambda_gp": float, "l1_weight": float, "n_critic": int,
     "ema_decay": float,
@@ -168,6 +169,8 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
   for key in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps",
               "keep_checkpoints", "eval_examples", "num_samples", "data_threads"):
     _require(flat[key] >= 1, key, flat[key], "a positive integer")
+  _require(c.steps_per_call >= 0, "steps_per_call", c.steps_per_call,
+           "a positive integer, or 0 for the backend's default")
   _require(all(e >= 1 for e in c.sample_epochs), "sample_epochs", c.sample_epochs,
            "epochs >= 1")
   # A zero weight is an ablation only where something else still trains the model: L1 alone

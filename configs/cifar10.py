@@ -36,6 +36,13 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.batch_size = 16  # Global, over all devices and processes.
   c.data_threads = 4  # grain reader threads per process.
   c.random_jitter = False  # pix2pix: resize to 286/256 of image_size, then random crop.
+  # Keep the resized training split on the devices and gather each batch there (the host sends
+  # only crop plans): the same batches, without the host in the loop. Needs every image at one
+  # shape (tfds datasets, shapes; not a folder of mixed sizes) and the split's memory.
+  c.data_on_device = False
+  # Training iterations per compiled call; 0: 1 on CPU, on GPU/TPU the largest divisor of
+  # log_every_steps up to 128 (docs/performance.md).
+  c.steps_per_call = 0
 
   # Length: num_train_steps wins when > 0, else num_epochs of the training split.
   c.num_epochs = 100

@@ -121,6 +121,13 @@ def test_one_task_slurm_allocation_is_a_single_process_run(monkeypatch):
   assert distributed.detected_cluster() == ("slurm", 4)
 
 
+def test_open_mpi_task_count_is_read_from_its_environment(monkeypatch):
+  monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+  monkeypatch.setenv("OMPI_MCA_orte_hnp_uri", "1531576320.0;tcp://10.0.0.1:34911")
+  monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "3")
+  assert distributed.detected_cluster() == ("ompi", 3)
+
+
 def test_no_cluster_and_no_flags_is_a_single_process_run(monkeypatch):
   monkeypatch.setattr(jax.distributed, "initialize", lambda *a, **k: pytest.fail("called"))
   for name in ("SLURM_JOB_ID", "OMPI_MCA_orte_hnp_uri", "KUBERNETES_SERVICE_HOST"):
