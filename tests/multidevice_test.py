@@ -3,7 +3,7 @@
 The device count of a process is fixed when jax starts, so the comparison runs in a child
 process with XLA_FLAGS=--xla_force_host_platform_device_count=4, which prints its results as
 JSON; the assertions are here. The child compiles four steps (1-device jit, 4-device jit, and
-pmap vs jit on a second config) in about 15 s on a 2-core CPU.
+pmap vs jit on a second config) and three fused calls (the trainer's `train_calls`).
 """
 import json
 import os
@@ -19,7 +19,7 @@ _CHILD = textwrap.dedent(r'''
   import functools, json
   import jax, numpy as np
   from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-  from colorize import input_pipeline, train_step
+  from colorize import device_data, input_pipeline, train_calls, train_step
   from configs import test as test_config
 
   assert jax.device_count() == 4, jax.devices()
@@ -101,6 +101,39 @@ _CHILD = textwrap.dedent(r'''
       devices_agree=per_device, steps=[int(s) for s in pmap_state.step],
       metrics_jit={k: float(v) for k, v in jit_metrics.items()},
       metrics_pmap={k: float(v[0]) for k, v in pmap_metrics.items()})
+
+  # (c) The trainer's fused calls (2 iterations per call): host batches on 1 device vs the
+  # training split on 4 devices, replicated and sharded, batches gathered there.
+  config = test_config.get_config()
+  hp, state, _ = setup()
+  split_images = input_pipeline.train_array(config)
+  plans = np.stack(list(input_pipeline.train_plans(config, split_images.shape[1:3],
+                                                   start_step=0, num_steps=ITERATIONS)))
+  batches = np.stack(list(input_pipeline.train_batches(config, start_step=0,
+                                                       num_steps=ITERATIONS)))
+
+  def run_call(num_devices, shard=None):
+    mesh = Mesh(np.array(jax.devices()[:num_devices]), ("data",))
+    replicated = NamedSharding(mesh, P())
+    key = jax.device_put(jax.random.key(0), replicated)
+    if shard is None:
+      call = train_calls.jit_train_call(hp, "stop")
+      xs, split = jax.device_put(batches, NamedSharding(mesh, P(None, None, "data"))), None
+    else:
+      split = device_data.put(split_images, mesh, shard=shard)
+      call = train_calls.jit_train_call(hp, "stop", mesh=mesh, image_size=config.image_size,
+                                        sharded=shard)
+      xs = jax.device_put(plans, replicated)
+    out, metrics, _ = call(jax.device_put(state, replicated), xs, key, split)
+    return jax.device_get(out), {k: np.asarray(v).tolist() for k, v in metrics.items()}
+
+  host_one, metrics_host = run_call(1)
+  result["calls"] = {}
+  for shard in (False, True):
+    four, metrics_four = run_call(4, shard)
+    result["calls"]["sharded" if shard else "replicated"] = dict(
+        diff=max_diff(trainable(host_one), trainable(four)), steps=int(four.step),
+        metrics_host=metrics_host, metrics_four=metrics_four)
   print("RESULT " + json.dumps(result))
 ''')
 
@@ -150,3 +183,18 @@ def test_pmap_equals_jit(result):
   assert set(r["metrics_jit"]) == set(r["metrics_pmap"])
   for name, value in r["metrics_jit"].items():
     assert r["metrics_pmap"][name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
+
+
+@pytest.mark.parametrize("placement", ["replicated", "sharded"])
+def test_fused_calls_on_four_devices_with_the_split_on_device_equal_one_device(result,
+                                                                              placement):
+  # Two iterations per call; on 4 devices each gathers its part of the batch from the split
+  # (replicated, or sharded with the crops summed over devices) instead of receiving it.
+  r = result["calls"][placement]
+  assert r["steps"] == 2
+  for name, diff in r["diff"].items():
+    assert diff < 1e-5, (name, diff)
+  assert set(r["metrics_host"]) == set(r["metrics_four"])
+  for name, values in r["metrics_host"].items():
+    assert len(values) == 2  # One value per iteration of the call.
+    assert r["metrics_four"][name] == pytest.approx(values, rel=1e-4, abs=1e-5), name

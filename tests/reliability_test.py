@@ -63,10 +63,10 @@ app.run(main.main, argv=["colorize.main", *sys.argv[1:]], flags_parser=main._par
 '''
 
 
-def _config():
+def _config(**overrides):
   config = test_config.get_config()
-  config.update(num_train_steps=STEPS, checkpoint_every_steps=1, log_every_steps=1,
-                eval_every_steps=1000)
+  config.update({"num_train_steps": STEPS, "checkpoint_every_steps": 1, "log_every_steps": 1,
+                 "eval_every_steps": 1000, **overrides})
   return config
 
 
@@ -186,6 +186,31 @@ def test_sigterm_saves_the_current_step_exits_0_and_resumes_there(tmp_path, refe
   assert proc.wait(timeout=_TIMEOUT) == 0, (tmp_path / "2.log").read_text()[-3000:]
   assert f"Resuming from checkpoint at step {stopped}" in (tmp_path / "2.log").read_text()
   _assert_same_run(workdir, reference)
+
+
+def test_killed_fused_run_on_device_data_resumes_bitwise_like_one_step_calls(tmp_path):
+  # 8 iterations per call, batches gathered from the split on the device; killed while the
+  # last checkpoint is written, so the rerun resumes from step 8 and trains 9..16 again. The
+  # reference trains one step per call from the host pipeline, uninterrupted.
+  every_8 = dict(checkpoint_every_steps=8, log_every_steps=8)
+  reference = train.train_and_evaluate(_config(**every_8), str(tmp_path / "reference"))
+  workdir, ckpts = tmp_path / "run", tmp_path / "run" / "checkpoints"
+  flags = ("--config.checkpoint_every_steps=8", "--config.log_every_steps=8",
+           "--config.steps_per_call=8", "--config.data_on_device=True")
+  proc = _start(workdir, tmp_path / "1.log", slow_step=STEPS, delay=600, flags=flags)
+  _wait_until(lambda: (ckpts / f"{STEPS}.orbax-checkpoint-tmp").exists(), proc,
+              tmp_path / "1.log")
+  proc.kill()
+  proc.wait()
+  assert _complete_steps(workdir) == [8]
+  proc = _start(workdir, tmp_path / "2.log", flags=flags)
+  assert proc.wait(timeout=_TIMEOUT) == 0, (tmp_path / "2.log").read_text()[-3000:]
+  log = (tmp_path / "2.log").read_text()
+  assert "Resuming from checkpoint at step 8" in log and "8 steps per call" in log
+  final = _restore(workdir, STEPS)
+  for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(reference), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert _train_rows(workdir) == _train_rows(tmp_path / "reference")
 
 
 def test_sigterm_on_one_host_stops_all_hosts_at_the_same_step(tmp_path):

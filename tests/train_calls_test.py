@@ -84,13 +84,15 @@ def _uniform_folder(path, count, shape):
   return f"folder:{path}"
 
 
-@pytest.mark.parametrize("source", ["shapes", "folder"])
-def test_device_batches_equal_host_batches_across_epochs(tmp_path, source):
-  if source == "shapes":
-    config = helpers.config(n_critic=2, batch_size=64)  # 4096 images: 32 steps an epoch.
+@pytest.mark.parametrize("source,jitter", [("shapes", False), ("shapes", True),
+                                           ("folder", False), ("folder", True)])
+def test_device_batches_equal_host_batches_across_epochs(tmp_path, source, jitter):
+  if source == "shapes":  # 4096 images: 32 steps an epoch; with jitter resized to 9x9.
+    config = helpers.config(n_critic=2, batch_size=64, random_jitter=jitter)
     num_steps = 80
-  else:  # 12x10 images, resized to 10x8: the crop plans move the 8x8 window and flip it.
-    config = helpers.config(dataset=_uniform_folder(tmp_path / "images", 40, (12, 10)))
+  else:  # 12x10 images, resized to 10x8 (11x9 with jitter): the crops move and flip.
+    config = helpers.config(dataset=_uniform_folder(tmp_path / "images", 40, (12, 10)),
+                            random_jitter=jitter)
     num_steps = 300  # 36 training images: 4 steps an epoch.
   images = input_pipeline.train_array(config)
   host = list(input_pipeline.train_batches(config, start_step=0, num_steps=num_steps))
@@ -105,7 +107,9 @@ def test_device_batches_equal_host_batches_across_epochs(tmp_path, source):
   for step, (d, h) in enumerate(zip(device, host)):
     np.testing.assert_array_equal(d, h, err_msg=f"step {step}")
   flipped = plans[0][..., 3].astype(bool)
-  assert source == "shapes" or (0 < flipped.mean() < 1 and plans[0][..., 1].max() > 0)
+  assert 0 < flipped.mean() < 1
+  moved = (source == "folder" or jitter)  # Else the load size is the crop: nothing to move.
+  assert (plans[0][..., 1:3].max() > 0) == moved
   # The plans are those of the global batch: what all processes' host parts concatenate to.
   parts = [list(input_pipeline.train_batches(config, start_step=0, num_steps=3,
                                              process_index=i, process_count=2))
