@@ -1,0 +1,35 @@
+"""scripts/accelerator_check.py runs end to end (its --tiny mode, on CPU) and reports its parts.
+
+A smoke test of the command, its summary and its files, not of speed: no timing is asserted.
+"""
+import json
+import subprocess
+import sys
+
+from tests import process_helpers
+
+
+def test_tiny_check_writes_the_summary_and_the_table(tmp_path):
+  out = tmp_path / "check"
+  proc = subprocess.run(
+      [sys.executable, "scripts/accelerator_check.py", "--tiny", f"--out={out}"],
+      cwd=process_helpers.REPO, env=process_helpers.cpu_env(1), capture_output=True, text=True,
+      timeout=2 * process_helpers.TIMEOUT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  summary = json.loads(out.with_suffix(".json").read_text())
+  assert json.loads(proc.stdout.splitlines()[0]) == summary  # The JSON line comes first.
+  assert summary["backend"] == "cpu" and summary["num_devices"] == 1
+  rows = [(r["batch"], r["steps_per_call"], r["dtype"]) for r in summary["benchmarks"]]
+  best = summary["best_steps_per_call"]
+  dtypes = ["float32", "bfloat16"] if summary["bfloat16"] else ["float32"]
+  assert rows == ([(8, 1, "float32"), (8, 2, "float32")] + [(8, best, d) for d in dtypes[1:]]
+                  + [(16, best, d) for d in dtypes])
+  for r in summary["benchmarks"]:
+    assert r["iter_ms"] > 0 and r["imgs_per_s"] > 0 and r["gflops_per_iter"] > 0, r
+    assert r["peak_tflops"] is None and "pass --peak_tflops" in r["peak_source"]  # CPU.
+  run = summary["training_run"]
+  assert "error" not in run, run
+  assert run["steps"] == 8 and run["steps_per_sec"] > 0 and run["steps_per_call"] == 1
+  assert run["seed_recipe_projected_min"] > 0 and run["eval_psnr"] > 0
+  table = out.with_suffix(".txt").read_text()
+  assert "seed recipe (312,500 iterations) projected" in table and table in proc.stdout
