@@ -109,7 +109,7 @@ else
 fi
 # JAX's TPU build (libtpu) in the range setup.cfg pins for jax.
 run "${on_all_workers[@]}" \
-  --command="cd colorize && python3 -m pip install -q -e . 'jax[tpu]>=0.10.2,<0.11'"
+  --command="cd colorize && python3 -m pip install -q -e . 'jax[tpu]>=0.10.2,<0.12'"
 # Blocks until training ends on every worker. If the connection drops, the runs stop: the
 # same command resumes from the last checkpoint in the workdir.
 run "${on_all_workers[@]}" --command="cd colorize && $(quote python3 -m colorize.main "$@")"

@@ -104,7 +104,7 @@ def test_tpu_queued_resource_copy_install_and_run_on_all_workers(stub_path):
                      "tar -xzf colorize.tar.gz -C colorize")
   assert shlex.split(install.removeprefix("--command=")) == [
       "cd", "colorize", "&&", "python3", "-m", "pip", "install", "-q", "-e", ".",
-      "jax[tpu]>=0.10.2,<0.11"]
+      "jax[tpu]>=0.10.2,<0.12"]
   assert shlex.split(train.removeprefix("--command=")) == [
       "cd", "colorize", "&&", "python3", "-m", "colorize.main", *args]
 
