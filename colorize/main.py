@@ -17,6 +17,7 @@ import logging as std_logging
 import os
 import re
 import sys
+import threading
 import traceback
 
 from absl import app
@@ -146,6 +147,8 @@ def _quiet_background_threads() -> None:
   logging.get_absl_handler().setLevel(std_logging.CRITICAL + 1)
   console.finish(mute=True)
   sys.unraisablehook = lambda unraisable: None
+  # TensorBoard's writer thread, too, fails once the interpreter closes its queue.
+  threading.excepthook = lambda args: None
 
 if __name__ == "__main__":
   app.run(main, flags_parser=_parse_flags)

@@ -6,6 +6,7 @@ main process writes; on the others every method does nothing.
 """
 import json
 
+from absl import logging
 from etils import epath
 import numpy as np
 import tensorboardX
@@ -43,8 +44,16 @@ class MetricWriter:
       self._tensorboard.add_image(name, image, step, dataformats="HWC")
 
   def flush(self) -> None:
+    """Writes out the buffered events; a full disk is logged, not raised.
+
+    (Called while another error, e.g. a checkpoint that did not fit, may be on its way out:
+    that one names the problem and the intact checkpoints.)
+    """
     if self._tensorboard is not None:
-      self._tensorboard.flush()
+      try:
+        self._tensorboard.flush()
+      except OSError as e:
+        logging.warning("TensorBoard events not written to disk: %s", e)
 
   def close(self) -> None:
     if self._tensorboard is not None:
