@@ -21,6 +21,8 @@ where channels are many and pixels few (the U-Net's inner layers), shift-add whe
 many or outputs few (its outer layers and the transposed convs). At the 1x1
 bottleneck only the four centre taps see data, so those layers are one plain matmul.
 """
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -151,14 +153,17 @@ def _with_params(module: nn.Module, x_BHWC: jax.Array, conv) -> jax.Array:
   """conv(x, kernel) + bias, declaring flax Conv's params: "kernel" [4, 4, in, out], "bias".
 
   The kernel starts as flax's default (LeCun normal) or, with `module.init_std` > 0, as
-  N(0, init_std), the pix2pix tutorial's initialisation.
+  N(0, init_std), the pix2pix tutorial's initialisation. The params are float32; x, kernel
+  and bias are cast to `module.dtype` for the arithmetic (flax's `dtype`/`param_dtype`
+  split), so the output has that dtype.
   """
   init = (nn.initializers.normal(module.init_std) if module.init_std > 0
           else nn.initializers.lecun_normal())
   kernel = module.param("kernel", init, (4, 4, x_BHWC.shape[-1], module.features))
-  y = conv(x_BHWC, kernel)
+  y = conv(x_BHWC.astype(module.dtype), kernel.astype(module.dtype))
   if module.use_bias:
-    y = y + module.param("bias", nn.initializers.zeros_init(), (module.features,))
+    bias = module.param("bias", nn.initializers.zeros_init(), (module.features,))
+    y = y + bias.astype(module.dtype)
   return y
 
 
@@ -169,6 +174,7 @@ class Conv4x4(nn.Module):
   use_bias: bool = True
   impl: str = "auto"
   init_std: float = 0.0
+  dtype: Any = jnp.float32  # Compute dtype; the params stay float32.
 
   @nn.compact
   def __call__(self, x_BHWC: jax.Array) -> jax.Array:
@@ -185,6 +191,7 @@ class ConvTranspose4x4(nn.Module):
   use_bias: bool = True
   impl: str = "auto"
   init_std: float = 0.0
+  dtype: Any = jnp.float32  # Compute dtype; the params stay float32.
 
   @nn.compact
   def __call__(self, x_BHWC: jax.Array) -> jax.Array:

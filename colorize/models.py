@@ -7,6 +7,7 @@ at 32x32 with width 64 the generator has 16,655,554 parameters and the critic 66
 """
 import functools
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -19,20 +20,26 @@ NORMS = ("batch", "instance", "layer", "none")
 # (the seed project's reading of pix2pix); "full_width", those of the three innermost that
 # have max_width channels, which is where pix2pix has it at 256 px (one layer at 32 px).
 DROPOUT_LAYERS = ("innermost3", "full_width")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 def unet_depth(image_size: int) -> int:
   """Number of stride-2 encoder layers that take `image_size` down to 1x1."""
   return int(math.log2(image_size))
 
 
-def _norm(kind: str, train: bool, axis_name: str | None, momentum: float):
-  """Returns a normalisation layer; `axis_name` syncs batch statistics under pmap."""
+def _norm(kind: str, train: bool, axis_name: str | None, momentum: float, dtype: Any):
+  """Returns a normalisation layer; `axis_name` syncs batch statistics under pmap.
+
+  Its statistics are float32 whatever `dtype` (flax's norms reduce in float32); the output
+  has `dtype`.
+  """
   if kind == "batch":
-    return nn.BatchNorm(use_running_average=not train, momentum=momentum, axis_name=axis_name)
+    return nn.BatchNorm(use_running_average=not train, momentum=momentum, axis_name=axis_name,
+                        dtype=dtype)
   if kind == "instance":
-    return nn.GroupNorm(num_groups=None, group_size=1)
+    return nn.GroupNorm(num_groups=None, group_size=1, dtype=dtype)
   if kind == "layer":
-    return nn.GroupNorm(num_groups=1)
+    return nn.GroupNorm(num_groups=1, dtype=dtype)
   if kind == "none":
     return lambda x: x
   raise ValueError(f"model.norm={kind!r}; expected one of {NORMS}")
@@ -55,6 +62,10 @@ class UNetGenerator(nn.Module):
       store that batch's statistics (used to recompute them for the EMA weights).
     axis_name: pmap axis over which batch norm averages its statistics (None under jit,
       where the global batch is one array and the statistics are global already).
+    conv_impl: "auto", "xla" or "matmul" (see colorize/conv.py).
+    depth: stride-2 encoder layers (None: down to 1x1).
+    dtype: compute dtype (float32 or bfloat16); params and batch statistics stay float32,
+      and the output is float32.
   """
   out_channels: int = 2
   width: int = 64
@@ -67,6 +78,7 @@ class UNetGenerator(nn.Module):
   axis_name: str | None = None
   conv_impl: str = "auto"
   depth: int | None = None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, cond_BHW1: jax.Array, *, train: bool) -> jax.Array:
@@ -77,10 +89,12 @@ class UNetGenerator(nn.Module):
 
     skips = []
     x = cond_BHW1
-    norm = functools.partial(_norm, self.norm, train, self.axis_name, self.bn_momentum)
+    norm = functools.partial(_norm, self.norm, train, self.axis_name, self.bn_momentum,
+                             self.dtype)
     for i, w in enumerate(widths):
       normed = use_norm and 0 < i < depth - 1
-      x = conv.Conv4x4(w, use_bias=not normed, impl=self.conv_impl, init_std=self.init_std)(x)
+      x = conv.Conv4x4(w, use_bias=not normed, impl=self.conv_impl, init_std=self.init_std,
+                       dtype=self.dtype)(x)
       if normed:
         x = norm()(x)
       x = nn.leaky_relu(x, 0.2)
@@ -90,7 +104,7 @@ class UNetGenerator(nn.Module):
     for j, skip in enumerate(reversed(skips)):
       features = skip.shape[-1]
       x = conv.ConvTranspose4x4(features, use_bias=not use_norm, impl=self.conv_impl,
-                                init_std=self.init_std)(x)
+                                init_std=self.init_std, dtype=self.dtype)(x)
       if use_norm:
         x = norm()(x)
       x = nn.relu(x)
@@ -100,8 +114,8 @@ class UNetGenerator(nn.Module):
       x = jnp.concatenate([x, skip], axis=-1)
 
     x = conv.ConvTranspose4x4(self.out_channels, impl=self.conv_impl,
-                              init_std=self.init_std)(x)
-    return jnp.tanh(x)
+                              init_std=self.init_std, dtype=self.dtype)(x)
+    return jnp.tanh(x.astype(jnp.float32))
 
 
 class PatchCritic(nn.Module):
@@ -115,20 +129,24 @@ class PatchCritic(nn.Module):
     num_layers: stride-2 conv layers before the 1-channel 4x4 stride-1 output conv.
     conv_impl: "auto", "xla" or "matmul" (see colorize/conv.py).
     init_std: > 0 starts every kernel as N(0, init_std); 0 keeps flax's default.
+    dtype: compute dtype (float32 or bfloat16); params and the layer norms' statistics stay
+      float32, and the scores are float32.
   """
   width: int = 64
   num_layers: int = 3
   conv_impl: str = "auto"
   init_std: float = 0.0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, cond_BHW1: jax.Array, color_BHWC: jax.Array) -> jax.Array:
     """Scores (condition, colour) pairs; returns float32 [B, h, w, 1] patch scores."""
     x = jnp.concatenate([cond_BHW1, color_BHWC], axis=-1)
     for i in range(self.num_layers):
-      x = conv.Conv4x4(self.width * 2**i, impl=self.conv_impl, init_std=self.init_std)(x)
+      x = conv.Conv4x4(self.width * 2**i, impl=self.conv_impl, init_std=self.init_std,
+                       dtype=self.dtype)(x)
       if i > 0:
-        x = nn.GroupNorm(num_groups=1)(x)
+        x = nn.GroupNorm(num_groups=1, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
     return conv.Conv4x4(1, strides=1, impl=self.conv_impl,
-                        init_std=self.init_std)(x).astype(jnp.float32)
+                        init_std=self.init_std, dtype=self.dtype)(x).astype(jnp.float32)

@@ -114,19 +114,25 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
   """Initialises models and optimizers for `config` (use under jax.eval_shape for shapes).
 
   Args:
-    config: the run config (model.*, optimizer.*, image_size, color_space, ema_decay).
+    config: the run config (model.*, optimizer.*, image_size, color_space, ema_decay, and
+      compute_dtype when present).
     rng: the init key.
 
   Returns:
     The state at step 0.
   """
   m, o = config.model, config.optimizer
+  # A config that only describes the model (inference.read_config) has no compute_dtype:
+  # inference computes in float32 whatever dtype the run trained in.
+  dtype = jnp.dtype(config.get("compute_dtype", "float32"))
   generator = models.UNetGenerator(
       out_channels=color.target_channels(config.color_space), width=m.width,
       max_width=m.max_width, norm=m.norm, dropout=m.dropout, dropout_layers=m.dropout_layers,
-      init_std=m.init_std, conv_impl=m.conv_impl, depth=models.unet_depth(config.image_size))
+      init_std=m.init_std, conv_impl=m.conv_impl, depth=models.unet_depth(config.image_size),
+      dtype=dtype)
   critic = models.PatchCritic(width=m.critic_width, num_layers=m.critic_layers,
-                              conv_impl=m.conv_impl, init_std=m.init_std)
+                              conv_impl=m.conv_impl, init_std=m.init_std,
+                              dtype=dtype)
   s = config.image_size
   cond = jnp.zeros((1, s, s, 1), jnp.float32)
   target = jnp.zeros((1, s, s, generator.out_channels), jnp.float32)

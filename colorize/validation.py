@@ -31,6 +31,7 @@ SCHEMA: dict[str, type] = {
     "model.width": int, "model.max_width": int, "model.norm": str, "model.dropout": float,
     "model.critic_width": int, "model.critic_layers": int, "model.conv_impl": str,
     "model.dropout_layers": str, "model.init_std": float,
+    "compute_dtype": str,
     "optimizer.generator_lr": float, "optimizer.critic_lr": float, "optimizer.b1": float,
     "optimizer.b2": float, "optimizer.decay_start": float,
     "log_every_steps": int, "eval_every_steps": int, "eval_examples": int,
@@ -164,6 +165,8 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
   flat = _check_keys_and_types(config)
   check_model_and_data(config)
   c = config
+  _require(c.compute_dtype in models.COMPUTE_DTYPES, "compute_dtype", c.compute_dtype,
+           f"one of {models.COMPUTE_DTYPES}")
   _require(c.on_nonfinite in ON_NONFINITE, "on_nonfinite", c.on_nonfinite,
            f"one of {ON_NONFINITE} (stop the run, or skip the step and count it)")
   for key in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps",

@@ -66,6 +66,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.model.critic_width = 64
   c.model.critic_layers = 3  # Stride-2 conv layers of the PatchGAN critic.
   c.model.conv_impl = "auto"  # "xla" | "matmul" | "auto" (matmul on CPU, xla on GPU/TPU).
+  c.compute_dtype = "float32"  # Or "bfloat16": the models' arithmetic (params stay float32).
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.generator_lr = 2e-4

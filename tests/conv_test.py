@@ -1,6 +1,7 @@
 """The two conv implementations compute what flax's stock layers compute, on the same params."""
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -78,3 +79,21 @@ def test_gradients_agree_between_impls():
 def test_auto_is_matmul_on_cpu():
   assert jax.default_backend() == "cpu" and conv.resolve_impl("auto") == "matmul"
   assert conv.resolve_impl("xla") == "xla"
+
+
+@pytest.mark.parametrize("impl", ["xla", "matmul"])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_bfloat16_compute_keeps_float32_params(impl, transpose):
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 16))
+  if transpose:
+    layer = conv.ConvTranspose4x4(8, impl=impl, dtype=jnp.bfloat16)
+  else:
+    layer = conv.Conv4x4(8, impl=impl, dtype=jnp.bfloat16)
+  params = layer.init(jax.random.key(1), x)
+  assert {p.dtype for p in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
+  y = layer.apply(params, x)
+  assert y.dtype == jnp.bfloat16
+  # bf16 keeps 8 significant bits: each product and sum is off by about 2^-8 relatively.
+  y32 = layer.clone(dtype=jnp.float32).apply(params, x)
+  np.testing.assert_allclose(np.asarray(y, np.float32), y32, rtol=0.05,
+                             atol=0.02 * float(jnp.abs(y32).max()))

@@ -140,6 +140,7 @@ def test_zero_weights_that_are_ablations_pass():
     (dict(loss="wgan"), "one of ('wgan_gp', 'vanilla', 'lsgan', 'l1')"),
     (dict(seed=-1), "a non-negative integer"),
     (dict(sample_epochs=(0,)), "epochs >= 1"),
+    (dict(compute_dtype="float16"), "one of ('float32', 'bfloat16')"),
 ])
 def test_other_values_outside_their_range(overrides, expected):
   assert expected in _error(helpers.config(**overrides))
