@@ -6,31 +6,45 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests import process_helpers
 
 
-def test_benchmark_reports_one_json_record_per_batch():
+def test_benchmark_reports_one_json_record_per_batch_and_dtype():
   proc = subprocess.run(
-      [sys.executable, "scripts/benchmark.py", "--config=configs/test.py", "--batch", "8,16",
-       "--min_time=0.05", "--nopipeline", "--peak_tflops=1"],
+      [sys.executable, "scripts/benchmark.py", "--config=configs/test.py", "--batch", "8",
+       "--dtypes=float32,bfloat16", "--rounds=2", "--min_time=0.05", "--peak_n=128",
+       "--nopipeline", "--peak_tflops=1"],
       cwd=process_helpers.REPO, env=process_helpers.cpu_env(1), capture_output=True,
       text=True, timeout=process_helpers.TIMEOUT)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-  assert [r["batch"] for r in records] == [8, 16]
+  lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+  peak, *records = lines
+  assert set(peak["matmul_peak_gflops"]) == {"float32", "bfloat16"}
+  assert all(v > 0 for v in peak["matmul_peak_gflops"].values())
+  assert [(r["batch"], r["dtype"]) for r in records] == [(8, "float32"), (8, "bfloat16")]
   for r in records:
     assert r["framework"] == "jax"
     assert r["g_params"] > r["d_params"] > 0  # The tiny test models' sizes.
     for key in ("imgs_per_s", "iter_ms", "compile_s", "critic_compile_s", "gen_compile_s",
-                "gflops_per_iter", "flop_utilisation"):
+                "model_gflops_per_iter", "xla_gflops_per_iter", "achieved_gflops",
+                "flop_utilisation", "nominal_flop_utilisation"):
       assert r[key] > 0, (key, r)
+    # The real multiply-adds are fewer than XLA's count, which includes padded taps.
+    assert r["model_gflops_per_iter"] < r["xla_gflops_per_iter"], r
+    assert abs(r["achieved_gflops"] - r["model_gflops_per_iter"] / (r["iter_ms"] / 1e3)) < (
+        0.01 * r["achieved_gflops"] + 0.1)
+    assert r["flop_utilisation"] == pytest.approx(
+        r["achieved_gflops"] / peak["matmul_peak_gflops"]["float32"], rel=0.01)
     # The second compile is a hit in the fresh persistent cache, which skips XLA entirely.
     assert 0 <= r["compile_cached_s"] < r["compile_s"], r
     assert r["iter"]["min"] <= r["iter_ms"] <= r["iter"]["max"]
+    assert len(r["rounds_iter_ms"]) == len(r["load"]) == 2
     # images/s counts every batch of the iteration (one per critic step).
     assert abs(r["imgs_per_s"] - r["batch"] * r["n_critic"] / (r["iter_ms"] / 1e3)) < (
         0.01 * r["imgs_per_s"] + 0.1)
-  assert "framework  batch" in proc.stdout  # The readable table follows the records.
+  assert "framework  dtype" in proc.stdout  # The readable table follows the records.
 
 
 def test_compare_torch_refuses_a_model_other_than_the_reference():
