@@ -134,13 +134,17 @@ def conv_transpose4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
   b, h, w, c = x_BHWC.shape
   o = kernel.shape[-1]
   if h == w == 1:
-    # Only tap (2 - a, 2 - c) of phase (a, c) sees x; the other twelve see padding.
-    x = x_BHWC.reshape(b, c)
-    taps = [x @ kernel[2 - a, 2 - cc] for a in (0, 1) for cc in (0, 1)]
-    return jnp.stack(taps, axis=1).reshape(b, 2, 2, o)
+    # Only tap (2 - a, 2 - c) of phase (a, c) sees x; the other twelve see padding. One
+    # slice for all four taps: its gradient is one zero-padded kernel, not one per tap.
+    centre = kernel[2:0:-1, 2:0:-1]  # centre[a, c] is tap (2 - a, 2 - c).
+    y = x_BHWC.reshape(b, c) @ centre.transpose(2, 0, 1, 3).reshape(c, 4 * o)
+    return y.reshape(b, 2, 2, o)
   if matmul_form(h * w, h * w, c, o) == "im2col":
     xp = _pad1(x_BHWC)
-    return _interleave([[_valid_conv(xp[:, a:a + h + 1, cc:cc + w + 1], kernel[a::2, cc::2])
+    # phase_kernels[2a + c] = kernel[a::2, c::2], split with unstack (one stack to transpose).
+    phase_kernels = jnp.unstack(kernel.reshape(2, 2, 2, 2, c, o).transpose(1, 3, 0, 2, 4, 5)
+                                .reshape(4, 2, 2, c, o))
+    return _interleave([[_valid_conv(xp[:, a:a + h + 1, cc:cc + w + 1], phase_kernels[2 * a + cc])
                          for cc in (0, 1)] for a in (0, 1)])
   products = _tap_products(x_BHWC, kernel)  # Tap (i, j) is products[4 * i + j].
   return _interleave([[
