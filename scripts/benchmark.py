@@ -25,7 +25,8 @@ One JSON line per measurement (`framework`, `batch`, `dtype`, `iter_ms`, `imgs_p
 and the peak, then a table. FLOPs: `model_gflops_per_iter` counts the convolutions' real
 multiply-adds (colorize/flops.py), `achieved_gflops` divides it by the iteration's median and
 `flop_utilisation` by the measured float32 matmul peak; `xla_gflops_per_iter` is XLA's
-count (padded taps and elementwise work included). `compile_s` is a cold compile in a fresh
+count (padded taps and elementwise work included), `xla_gbytes_per_iter` its count of the
+bytes that the iteration's operations read and write. `compile_s` is a cold compile in a fresh
 persistent cache, `compile_cached_s` the same program from that cache (what a rerun or a
 resumed run pays). `load` is the 1-minute load average at each round. `peak_mem_mib` is
 reported where the backend tracks memory (GPU/TPU; not XLA:CPU).
@@ -173,6 +174,8 @@ def bench_jax(config, batch: int, dtype: str):
     cost = cost[0]
   if cost and "flops" in cost:
     record["xla_gflops_per_iter"] = float(f"{cost['flops'] / 1e9:.4g}")
+  if cost and "bytes accessed" in cost:
+    record["xla_gbytes_per_iter"] = float(f"{cost['bytes accessed'] / 1e9:.4g}")
   memory = jax.devices()[0].memory_stats()
   if memory and "peak_bytes_in_use" in memory:
     record["peak_mem_mib"] = round(memory["peak_bytes_in_use"] / 2**20, 1)

@@ -28,7 +28,8 @@ def test_benchmark_reports_one_json_record_per_batch_and_dtype():
     assert r["framework"] == "jax"
     assert r["g_params"] > r["d_params"] > 0  # The tiny test models' sizes.
     for key in ("imgs_per_s", "iter_ms", "compile_s", "critic_compile_s", "gen_compile_s",
-                "model_gflops_per_iter", "xla_gflops_per_iter", "achieved_gflops",
+                "model_gflops_per_iter", "xla_gflops_per_iter", "xla_gbytes_per_iter",
+                "achieved_gflops",
                 "flop_utilisation", "nominal_flop_utilisation"):
       assert r[key] > 0, (key, r)
     # The real multiply-adds are fewer than XLA's count, which includes padded taps.

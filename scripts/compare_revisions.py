@@ -1,0 +1,130 @@
+r"""A/B timing of the training iteration at two git revisions, interleaved pair by pair.
+
+    python scripts/compare_revisions.py --batch=64 --rounds=40 main HEAD
+
+On a machine that others share, load changes from second to second, so two measurements taken
+one after the other compare the load as much as the code. This runs each revision in its own
+process (`git archive` of the revision, configs/cifar10.py with the PyTorch reference's
+optimizer), both compiled and warm, and times them alternately, two iterations at a time, in
+rounds whose order alternates. Each round gives a ratio of the two revisions' times (wall
+clock, and process CPU time, which counts less of other processes' interference); the verdict
+is the median ratio over rounds and how many rounds favour each side.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def worker(batch: int, overrides: dict) -> None:
+  """Compiles the guarded iteration of the code on sys.path; times 2 iterations per line read."""
+  import functools  # pylint: disable=g-import-not-at-top
+  import jax
+  import numpy as np
+  from colorize import nonfinite
+  from colorize import train_step
+  from configs import cifar10
+  config = cifar10.get_config()
+  config.batch_size = batch
+  config.optimizer.generator_lr = config.optimizer.critic_lr = 1e-4
+  config.optimizer.b1, config.optimizer.b2 = 0.5, 0.9
+  config.update_from_flattened_dict(overrides)
+  key = jax.random.key(0)
+  state = jax.jit(functools.partial(train_step.create_train_state, config))(key)
+  images = jax.numpy.asarray(np.random.default_rng(0).integers(
+      0, 256, (1, batch, config.image_size, config.image_size, 3), np.uint8))
+  step = jax.jit(functools.partial(nonfinite.guarded_iteration,
+                                   hp=train_step.StepConfig.from_config(config), skip=False),
+                 donate_argnums=train_step.donated_state())
+  holder = [state]
+
+  def run():
+    holder[0], metrics, _ = step(holder[0], images, key)
+    jax.block_until_ready(metrics)
+
+  for _ in range(3):
+    run()
+  print("READY", flush=True)
+  for _ in sys.stdin:
+    times = []
+    for _ in range(2):
+      wall, cpu = time.perf_counter(), time.process_time()
+      run()
+      times.append((time.perf_counter() - wall, time.process_time() - cpu))
+    print(json.dumps(times), flush=True)
+
+
+def _export(rev: str, into: str) -> str:
+  """The files of `rev` (a commit, or "." for the working tree as it is) under `into`."""
+  os.makedirs(into)
+  if rev == ".":
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                           check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-c", "--null", "-T", "-", "-f", os.path.join(into, "tree.tar")],
+                   cwd=REPO, input=files, check=True)
+    subprocess.run(["tar", "-xf", "tree.tar"], cwd=into, check=True)
+  else:
+    archive = subprocess.run(["git", "archive", rev], cwd=REPO, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x"], cwd=into, input=archive, check=True)
+  return into
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("revisions", nargs="*", help='two git revisions ("." = working tree)')
+  parser.add_argument("--batch", type=int, default=16)
+  parser.add_argument("--rounds", type=int, default=40)
+  parser.add_argument("--config", default="{}", help='JSON overrides, e.g. {"loss": "l1"}')
+  parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.worker:
+    return worker(args.batch, json.loads(args.config))
+  if len(args.revisions) != 2:
+    parser.error("give two revisions, e.g. main HEAD")
+
+  tmp = tempfile.mkdtemp(prefix="compare_revisions_")
+  procs = []
+  for i, rev in enumerate(args.revisions):
+    tree = _export(rev, os.path.join(tmp, str(i)))
+    # This file's worker, importing the revision's colorize and configs.
+    procs.append(subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "--worker", f"--batch={args.batch}",
+         f"--config={args.config}"],
+        cwd=tree, env={**os.environ, "PYTHONPATH": tree}, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True))
+  for rev, proc in zip(args.revisions, procs):
+    if proc.stdout.readline().strip() != "READY":
+      raise SystemExit(f"error: the worker for {rev} failed to start")
+
+  ratios = {"wall": [], "cpu": []}
+  for r in range(args.rounds):
+    medians = [None, None]
+    for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+      procs[i].stdin.write("\n")
+      procs[i].stdin.flush()
+      times = json.loads(procs[i].stdout.readline())
+      medians[i] = [statistics.median(t[k] for t in times) for k in (0, 1)]
+    for k, name in enumerate(("wall", "cpu")):
+      ratios[name].append(medians[0][k] / medians[1][k])
+    print(f"round {r:3d}  load {os.getloadavg()[0]:5.1f}  {args.revisions[0]} "
+          f"{1e3 * medians[0][0]:8.1f} ms  {args.revisions[1]} {1e3 * medians[1][0]:8.1f} ms  "
+          f"ratio {ratios['wall'][-1]:.3f} (cpu {ratios['cpu'][-1]:.3f})", flush=True)
+  for proc in procs:
+    proc.stdin.close()
+    proc.wait()
+  a, b = args.revisions
+  for name, values in ratios.items():
+    faster = sum(v > 1 for v in values)
+    print(f"{name:4}: time({a}) / time({b}) median {statistics.median(values):.3f} over "
+          f"{len(values)} rounds; {b} faster in {faster}, {a} faster in {len(values) - faster}")
+
+
+if __name__ == "__main__":
+  main()
