@@ -15,11 +15,11 @@ Every "matmul" layer reduces to a stride-1 'VALID' convolution, done in one of t
   im2col     concatenate the kh*kw shifted windows of the input, then one matmul;
   shift-add  one matmul of every input pixel with all kh*kw taps, then sum the shifted
              windows of those products (a few more FLOPs: border pixels meet every tap).
-Their cost is mostly memory traffic, in the backward pass above all, where im2col scatters
-kh*kw window gradients back into its input. `matmul_form` picks by intermediate size: im2col
-where channels are many and pixels few (the U-Net's inner layers), shift-add where pixels are
-many or outputs few (its outer layers and the transposed convs). At the 1x1
-bottleneck only the four centre taps see data, so those layers are one plain matmul.
+`matmul_form` weighs the two forms' FLOPs against the memory their intermediates take: im2col
+where its patches are not much larger than the products (the U-Net's encoder, the critic),
+shift-add where they would be (the transposed convs, whose FLOPs are the same either way, and
+the critic's 1-channel output layer). At the 1x1 bottleneck only the four centre taps see
+data, so those layers are one plain matmul.
 """
 from typing import Any
 
@@ -37,18 +37,26 @@ def resolve_impl(impl: str) -> str:
   return impl
 
 
-def matmul_form(in_pixels: int, out_pixels: int, in_channels: int, out_channels: int) -> str:
-  """"im2col" or "shift_add" for a 'VALID' convolution of these sizes.
+# The time of one float32 written to memory and read back, in FLOPs of matmul time. For the
+# seed model any value from 7 to 180 gives the same choices: those of per-layer timings on a
+# 2-core CPU, and im2col for the 16x16 -> 8x8 layers, which scripts/compare_revisions.py
+# measured faster that way than as shift-add over whole iterations.
+_MEMORY_WEIGHT = 64
 
-  im2col materialises out_pixels x (taps * in_channels); shift-add in_pixels x (taps *
-  out_channels) and does in_pixels / out_pixels times the FLOPs (it multiplies border pixels
-  with taps whose products fall outside). Weighing shift-add's intermediate by that factor
-  picks, for every layer of the seed model, the form that was faster in per-layer timings
-  on a 2-core CPU (ties go to im2col); scripts/benchmark.py times the whole step.
+
+def matmul_form(in_pixels: int, out_pixels: int, in_channels: int, out_channels: int) -> str:
+  """"im2col" or "shift_add" for a 'VALID' convolution of these sizes (per sample).
+
+  With `taps` kernel taps, im2col does out_pixels * taps * in_channels * out_channels
+  multiply-adds and materialises out_pixels * taps * in_channels patch values; shift-add does
+  in_pixels * taps * in_channels * out_channels multiply-adds (it multiplies border pixels
+  with taps whose products fall outside) and materialises in_pixels * taps * out_channels
+  products. The form with the smaller 2 * multiply-adds + _MEMORY_WEIGHT * values wins;
+  `taps` cancels out.
   """
-  if out_pixels * out_pixels * in_channels <= in_pixels * in_pixels * out_channels:
-    return "im2col"
-  return "shift_add"
+  im2col = out_pixels * in_channels * (2 * out_channels + _MEMORY_WEIGHT)
+  shift_add = in_pixels * out_channels * (2 * in_channels + _MEMORY_WEIGHT)
+  return "im2col" if im2col <= shift_add else "shift_add"
 
 
 def _pad1(x_BHWC: jax.Array) -> jax.Array:

@@ -12,7 +12,7 @@ from colorize import models
 # (strides, size, in channels, out channels): each matmul form of each layer is exercised
 # (test_cases_cover_both_matmul_forms), and so is the 1x1 bottleneck path (size 2, stride 2
 # and transposed size 1), which skips the taps that only see padding.
-_CONV_CASES = [(2, 8, 3, 5), (2, 2, 3, 5), (2, 8, 8, 2), (1, 5, 3, 5), (1, 5, 16, 1)]
+_CONV_CASES = [(2, 8, 4, 16), (2, 2, 3, 5), (2, 8, 8, 2), (1, 5, 3, 5), (1, 5, 16, 1)]
 _TRANSPOSE_CASES = [(1, 3, 5), (7, 3, 5), (1, 8, 3), (2, 8, 3), (7, 8, 3)]
 
 
