@@ -69,17 +69,19 @@ def _shift(x_BHWC: jax.Array, di: int, dj: int) -> jax.Array:
                      ((0, 0, 0), (-di, di, 0), (-dj, dj, 0), (0, 0, 0)))
 
 
-def _tap_products(x_BHWC: jax.Array, kernel: jax.Array) -> list[jax.Array]:
-  """x times each tap of kernel [kh, kw, C, O] (row-major taps), as one matmul.
+def _tap_products(x_BHWC: jax.Array, kernel: jax.Array) -> list[list[jax.Array]]:
+  """x times each tap of kernel [kh, kw, C, O] as one matmul; [i][j] is tap (i, j).
 
   Split with `unstack`, whose transpose is one `stack`: indexing the taps instead would
-  differentiate into kh*kw zero-padded copies of the whole product, summed (the generator
-  step at batch 64 took 385 ms that way on a 2-core CPU, 223 ms this way).
+  differentiate into kh*kw zero-padded copies of the whole product, summed. Split in two
+  levels (rows, then columns), because XLA:CPU fuses a stack of at most 8 arrays: one of 16
+  would copy every tap's gradient before stacking them.
   """
   kh, kw, c, o = kernel.shape
   b, h, w, _ = x_BHWC.shape
   products = x_BHWC @ kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o)
-  return jnp.unstack(products.reshape(b, h, w, kh * kw, o), axis=3)
+  rows = jnp.unstack(products.reshape(b, h, w, kh, kw, o), axis=3)
+  return [jnp.unstack(row, axis=3) for row in rows]
 
 
 def _valid_conv(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -94,7 +96,7 @@ def _valid_conv(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
     patches = jnp.stack([x_BHWC[:, i:i + oh, j:j + ow] for i, j in windows], axis=3)
     return patches.reshape(b, oh, ow, kh * kw * c) @ kernel.reshape(kh * kw * c, o)
   products = _tap_products(x_BHWC, kernel)
-  return sum(p[:, i:i + oh, j:j + ow] for p, (i, j) in zip(products, windows))
+  return sum(products[i][j][:, i:i + oh, j:j + ow] for i, j in windows)
 
 
 def _space_to_depth(x_BHWC: jax.Array) -> jax.Array:
@@ -156,9 +158,9 @@ def conv_transpose4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
                                 .reshape(4, 2, 2, c, o))
     return _interleave([[_valid_conv(xp[:, a:a + h + 1, cc:cc + w + 1], phase_kernels[2 * a + cc])
                          for cc in (0, 1)] for a in (0, 1)])
-  products = _tap_products(x_BHWC, kernel)  # Tap (i, j) is products[4 * i + j].
+  products = _tap_products(x_BHWC, kernel)
   return _interleave([[
-      sum(_shift(products[4 * (2 * t + a) + 2 * u + cc], a + t - 1, cc + u - 1)
+      sum(_shift(products[2 * t + a][2 * u + cc], a + t - 1, cc + u - 1)
           for t in (0, 1) for u in (0, 1))
       for cc in (0, 1)] for a in (0, 1)])
 
