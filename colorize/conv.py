@@ -59,6 +59,55 @@ def matmul_form(in_pixels: int, out_pixels: int, in_channels: int, out_channels:
   return "im2col" if im2col <= shift_add else "shift_add"
 
 
+# The matmuls of the "matmul" forms, differentiated by hand for one reason: their weight
+# gradients (see `_weight_grad`). The gradient penalty differentiates the critic twice, so
+# every product its derivatives contain goes through these rules too: the input gradient is
+# `_matmul_t` (with a weight gradient in w's layout, where XLA would fold a transpose of w
+# into the product), and the forward rules call the functions themselves, so that the
+# derivative of a forward rule meets the same rules.
+@jax.custom_vjp
+def _matmul(x: jax.Array, w: jax.Array) -> jax.Array:
+  """x [..., K] @ w [K, O]."""
+  return x @ w
+
+
+@jax.custom_vjp
+def _matmul_t(g: jax.Array, w: jax.Array) -> jax.Array:
+  """g [..., O] @ w.T for w [K, O]: `_matmul`'s input gradient."""
+  return g @ w.T
+
+
+def _matmul_bwd(residuals, g):
+  x, w = residuals
+  return _matmul_t(g, w), _weight_grad(x, g)
+
+
+def _matmul_t_bwd(residuals, ct):
+  g, w = residuals
+  return _matmul(ct, w), _weight_grad(ct, g)
+
+
+_matmul.defvjp(lambda x, w: (_matmul(x, w), (x, w)), _matmul_bwd)
+_matmul_t.defvjp(lambda g, w: (_matmul_t(g, w), (g, w)), _matmul_t_bwd)
+
+
+def _weight_grad(x: jax.Array, g: jax.Array) -> jax.Array:
+  """x^T g over all leading axes: the weight gradient [K, O] of x [..., K] @ w.
+
+  XLA:CPU computes x^T g, a contraction over both operands' major axis, with a general
+  matmul that is slow when the result has few columns; its row-major matmul of g^T x is
+  about twice as fast there. So where g is the narrower operand and the rows are not too few
+  for the transposes to pay, g^T x is taken and transposed (the barriers keep XLA from
+  folding the transposes back into the product).
+  """
+  k, o = x.shape[-1], g.shape[-1]
+  x, g = x.reshape(-1, k), g.reshape(-1, o)
+  if o < k <= 4 * x.shape[0]:
+    barrier = jax.lax.optimization_barrier
+    return barrier(barrier(g.T) @ x).T
+  return x.T @ g
+
+
 def _pad1(x_BHWC: jax.Array) -> jax.Array:
   return jnp.pad(x_BHWC, ((0, 0), (1, 1), (1, 1), (0, 0)))
 
@@ -79,7 +128,7 @@ def _tap_products(x_BHWC: jax.Array, kernel: jax.Array) -> list[list[jax.Array]]
   """
   kh, kw, c, o = kernel.shape
   b, h, w, _ = x_BHWC.shape
-  products = x_BHWC @ kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o)
+  products = _matmul(x_BHWC, kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o))
   rows = jnp.unstack(products.reshape(b, h, w, kh, kw, o), axis=3)
   return [jnp.unstack(row, axis=3) for row in rows]
 
@@ -94,7 +143,7 @@ def _valid_conv(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
     # Patch channels (i, j, c), the kernel's order. Stacked on a new axis, not concatenated:
     # XLA:CPU makes the stack one fusion, but copies each window before a concatenation.
     patches = jnp.stack([x_BHWC[:, i:i + oh, j:j + ow] for i, j in windows], axis=3)
-    return patches.reshape(b, oh, ow, kh * kw * c) @ kernel.reshape(kh * kw * c, o)
+    return _matmul(patches.reshape(b, oh, ow, kh * kw * c), kernel.reshape(kh * kw * c, o))
   products = _tap_products(x_BHWC, kernel)
   return sum(products[i][j][:, i:i + oh, j:j + ow] for i, j in windows)
 
@@ -125,7 +174,8 @@ def conv4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array, strides: int) -> jax.Ar
   if strides == 2 and h == w == 2:
     # A 1x1 output (the U-Net's bottleneck) sees x through the four centre taps only; the
     # other twelve see padding, so a quarter of the FLOPs and no patches.
-    return (x_BHWC.reshape(b, 4 * c) @ kernel[1:3, 1:3].reshape(4 * c, o)).reshape(b, 1, 1, o)
+    y = _matmul(x_BHWC.reshape(b, 4 * c), kernel[1:3, 1:3].reshape(4 * c, o))
+    return y.reshape(b, 1, 1, o)
   xp = _pad1(x_BHWC)
   if strides == 1:
     return _valid_conv(xp, kernel)
@@ -149,7 +199,7 @@ def conv_transpose4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
     # Only tap (2 - a, 2 - c) of phase (a, c) sees x; the other twelve see padding. One
     # slice for all four taps: its gradient is one zero-padded kernel, not one per tap.
     centre = kernel[2:0:-1, 2:0:-1]  # centre[a, c] is tap (2 - a, 2 - c).
-    y = x_BHWC.reshape(b, c) @ centre.transpose(2, 0, 1, 3).reshape(c, 4 * o)
+    y = _matmul(x_BHWC.reshape(b, c), centre.transpose(2, 0, 1, 3).reshape(c, 4 * o))
     return y.reshape(b, 2, 2, o)
   if matmul_form(h * w, h * w, c, o) == "im2col":
     xp = _pad1(x_BHWC)
