@@ -17,7 +17,7 @@ def test_benchmark_reports_one_json_record_per_batch_and_dtype():
        "--dtypes=float32,bfloat16", "--rounds=2", "--min_time=0.05", "--peak_n=128",
        "--nopipeline", "--peak_tflops=1"],
       cwd=process_helpers.REPO, env=process_helpers.cpu_env(1), capture_output=True,
-      text=True, timeout=process_helpers.TIMEOUT)
+      text=True, timeout=2 * process_helpers.TIMEOUT)  # Eight compiles: two dtypes, four each.
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
   peak, *records = lines
