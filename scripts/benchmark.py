@@ -130,9 +130,6 @@ def bench_jax(config, batch: int, dtype: str):
   key = jax.random.key(0)
   state = jax.jit(functools.partial(train_step.create_train_state, config))(key)
   params = {"g_params": _count(state.gen_params), "d_params": _count(state.critic_params)}
-  if FLAGS.compare_torch and params != REFERENCE_PARAMS:
-    raise UserError(f"--compare_torch needs the reference's model {REFERENCE_PARAMS}; "
-                    f"this config builds {params}: use --config=configs/cifar10.py")
   s = config.image_size
   images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (k, batch, s, s, 3), np.uint8))
 
@@ -185,6 +182,16 @@ def bench_jax(config, batch: int, dtype: str):
     record["iter_ms_with_pipeline"] = round(1e3 * statistics.median(pipe_t), 2)
   return (record, lambda: _timed(lambda: run(iteration, images), FLAGS.min_time / 3),
           model_flops)
+
+
+def check_reference_model(config) -> None:
+  """Raises UserError unless `config` builds the PyTorch reference's models (--compare_torch)."""
+  state = jax.eval_shape(functools.partial(train_step.create_train_state, config),
+                         jax.random.key(0))
+  params = {"g_params": _count(state.gen_params), "d_params": _count(state.critic_params)}
+  if params != REFERENCE_PARAMS:
+    raise UserError(f"--compare_torch needs the reference's model {REFERENCE_PARAMS}; "
+                    f"this config builds {params}: use --config=configs/cifar10.py")
 
 
 def bench_torch(batch: int, dtype: str) -> dict | None:
@@ -252,12 +259,14 @@ def main(argv):
   # A fresh persistent cache, so that compile_s is a cold compile and compile_cached_s a hit.
   jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="jax_cache_"))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-  if FLAGS.compare_torch:  # The reference's optimizer, so both sides do the same work.
-    config.optimizer.generator_lr = config.optimizer.critic_lr = 1e-4
-    config.optimizer.b1, config.optimizer.b2 = 0.5, 0.9
   for dtype in FLAGS.dtypes:
     if dtype not in models.COMPUTE_DTYPES:
       raise UserError(f"--dtypes={dtype!r}: expected some of {models.COMPUTE_DTYPES}")
+  if FLAGS.compare_torch:
+    check_reference_model(config)  # Before the peak's matmuls, which take a while.
+    # The reference's optimizer, so both sides do the same work.
+    config.optimizer.generator_lr = config.optimizer.critic_lr = 1e-4
+    config.optimizer.b1, config.optimizer.b2 = 0.5, 0.9
   peaks = {d: round(matmul_peak_gflops(d, FLAGS.peak_n), 1)
            for d in dict.fromkeys(["float32", *FLAGS.dtypes])}
   print(json.dumps({"matmul_peak_gflops": peaks, "peak_n": FLAGS.peak_n,
