@@ -14,7 +14,8 @@ def test_tiny_check_writes_the_summary_and_the_table(tmp_path):
   proc = subprocess.run(
       [sys.executable, "scripts/accelerator_check.py", "--tiny", f"--out={out}"],
       cwd=process_helpers.REPO, env=process_helpers.cpu_env(1), capture_output=True, text=True,
-      timeout=2 * process_helpers.TIMEOUT)
+      # Now that configs have compute_dtype, the check also compiles its bfloat16 rows.
+      timeout=3 * process_helpers.TIMEOUT)
   assert proc.returncode == 0, proc.stderr[-3000:]
   summary = json.loads(out.with_suffix(".json").read_text())
   assert json.loads(proc.stdout.splitlines()[0]) == summary  # The JSON line comes first.
