@@ -19,17 +19,13 @@ from etils import epath
 import jax
 import orbax.checkpoint as ocp
 
-from colorize.errors import UserError
+from colorize.errors import UserError, first_line
 
 TMP_SUFFIX = ".orbax-checkpoint-tmp"
 # TensorStore raises ValueError, not OSError, for a failed write; these say it was the disk.
 _OS_ERROR_CODE = re.compile(r"os_error_code='(\d+)'")
 _STORAGE_ERROR = re.compile(r"RESOURCE_EXHAUSTED|PERMISSION_DENIED|No space left|"
                             r"Read-only file system|Permission denied|Disk quota exceeded")
-
-
-def _first_line(error: BaseException, limit: int = 300) -> str:
-  return (str(error).strip().split("\n")[0][:limit]) or type(error).__name__
 
 
 def create_manager(directory: epath.Path, keep: int) -> ocp.CheckpointManager:
@@ -75,8 +71,8 @@ def restore_latest(manager: ocp.CheckpointManager, target):
       while e.__cause__ is not None:  # TensorStore's own error says which file and why.
         e = e.__cause__
       logging.warning("Checkpoint step %d in %s cannot be restored (%s: %s); trying the one "
-                      "before it", step, manager.directory, type(e).__name__, _first_line(e))
-      failures.append((step, f"{type(e).__name__}: {_first_line(e, 120)}"))
+                      "before it", step, manager.directory, type(e).__name__, first_line(e))
+      failures.append((step, f"{type(e).__name__}: {first_line(e, 120)}"))
       continue
     if failures:
       _set_aside(manager, [s for s, _ in failures])
@@ -122,7 +118,7 @@ def _storage_problem(error: BaseException) -> str | None:
     if code:  # TensorStore: "... No space left on device [os_error_code='28']".
       return os.strerror(int(code.group(1)))
     if _STORAGE_ERROR.search(str(error)):
-      return _first_line(error)
+      return first_line(error)
     error = error.__cause__ or error.__context__
   return None
 

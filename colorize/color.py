@@ -36,7 +36,7 @@ AB_SCALE = 110.0
 # Luma weights of Rec. 601, what Pillow's `Image.convert("L")` uses.
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
-_TARGET_CHANNELS = {"lab": 2, "rgb": 3}
+TARGET_CHANNELS = {"lab": 2, "rgb": 3}
 
 # Gamut mapping: chroma is found to within 2**-12 of the gamut's edge (invisible), and a
 # linear channel may overshoot [0, 1] by float32 rounding (neutral white gives 1 + 1e-7), and
@@ -180,10 +180,10 @@ def target_channels(color_space: str) -> int:
   Raises:
     ValueError: `color_space` is not one of them.
   """
-  if color_space not in _TARGET_CHANNELS:
+  if color_space not in TARGET_CHANNELS:
     raise ValueError(f"color_space={color_space!r} is not supported; use one of "
-                     f"{sorted(_TARGET_CHANNELS)}.")
-  return _TARGET_CHANNELS[color_space]
+                     f"{sorted(TARGET_CHANNELS)}.")
+  return TARGET_CHANNELS[color_space]
 
 
 def encode(rgb_uint8: jax.Array, color_space: str) -> tuple[jax.Array, jax.Array]:

@@ -11,6 +11,19 @@ class UserError(Exception):
   """A problem with the user's input; the message names the key/file and the fix."""
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+  """The start of an error's message: enough to say what failed, short enough for one line.
+
+  Args:
+    error: any exception.
+    limit: the most characters kept.
+
+  Returns:
+    The first line of its message, or its type's name when the message is empty.
+  """
+  return str(error).strip().split("\n")[0][:limit] or type(error).__name__
+
+
 class OneLineParser(argparse.ArgumentParser):
   """argparse's parser, whose usage errors are one line (`prog: error: ...`), exit status 2.
 

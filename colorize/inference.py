@@ -31,6 +31,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from PIL import Image
 
+from colorize import batches
 from colorize import color
 from colorize import errors
 from colorize import image_files
@@ -44,11 +45,6 @@ DEFAULT_BATCH_SIZE = 16
 # smaller than this round up to a power of two, so a handful of compiled shapes serve any size.
 _MAX_CHUNK = 1 << 18
 _MIN_CHUNK = 1 << 10
-# The persistent compilation cache when neither a flag nor JAX_COMPILATION_CACHE_DIR names
-# one: the training configs' default, so colorizing reuses what training compiled.
-DEFAULT_COMPILATION_CACHE = "~/.cache/colorize/jax"
-# Reader threads for a run's dataset (`read_config`): this machine's choice, not the run's.
-DATA_THREADS = 4
 
 ColourArray = np.ndarray  # uint8 | uint16 | float32 [H, W, C], C in {1, 3}: an image without alpha.
 
@@ -78,7 +74,7 @@ def add_compilation_cache_flag(parser: argparse.ArgumentParser) -> None:
       "--compilation_cache_dir",
       help="Persistent compilation cache: compiled programs are stored here and reused by "
            "later commands ('' for none). Default: $JAX_COMPILATION_CACHE_DIR, else "
-           f"{DEFAULT_COMPILATION_CACHE}. Never taken from the workdir.")
+           f"{validation.reference().compilation_cache_dir}. Never taken from the workdir.")
 
 
 def use_compilation_cache(directory: str | None) -> None:
@@ -86,7 +82,8 @@ def use_compilation_cache(directory: str | None) -> None:
 
   A cache holds executables that are loaded and run, so only the user chooses it: the
   flag, else JAX's own JAX_COMPILATION_CACHE_DIR (already applied by JAX), else
-  `DEFAULT_COMPILATION_CACHE`. Never a workdir's config.json.
+  the training configs' default, so colorizing reuses what training compiled. Never a
+  workdir's config.json.
 
   Args:
     directory: the `--compilation_cache_dir` value: a folder, "" for no cache, or None.
@@ -94,36 +91,24 @@ def use_compilation_cache(directory: str | None) -> None:
   if directory is None:
     if jax.config.jax_compilation_cache_dir:
       return
-    directory = DEFAULT_COMPILATION_CACHE
+    directory = validation.reference().compilation_cache_dir
   jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory) or None)
-
-
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-  """{"model.width": 4} -> {"model": {"width": 4}}: `validation.flatten` undone."""
-  tree = {}
-  for key, value in flat.items():
-    *parents, leaf = key.split(".")
-    node = tree
-    for parent in parents:
-      node = node.setdefault(parent, {})
-    node[leaf] = value
-  return tree
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
   """Reads what builds a run's model and reads its data from `<workdir>/config.json`.
 
-  Only `validation.MODEL_AND_DATA_KEYS` are read, each checked for its type and value as a
-  training config's are; the rest of the file (the training schedule, compilation_cache_dir,
-  data_threads, ...) is ignored. A config.json may come from anyone: nothing in it chooses
-  where code is loaded from or where files are written, nor how many threads read the data
-  (`data_threads` is `DATA_THREADS`, so `input_pipeline` can read the run's data).
+  Only the keys under `validation.MODEL_AND_DATA` are read, each checked for its type and
+  value as a training config's are; the rest of the file (the training schedule,
+  compilation_cache_dir, data_threads, ...) is ignored and keeps configs/cifar10.py's default.
+  A config.json may come from anyone: nothing in it chooses where code is loaded from or where
+  files are written, nor how many threads read the data.
 
   Args:
     workdir: a training workdir.
 
   Returns:
-    A config with those keys and `data_threads`.
+    A config with every key: those from the file, the others at their defaults.
 
   Raises:
     UserError: no readable config.json in `workdir`, or one with a key missing, of the
@@ -143,13 +128,9 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
   if not isinstance(saved, dict):
     raise UserError(f"{path} holds a JSON {type(saved).__name__}, not an object; the "
                     "workdir is damaged")
-  flat = validation.flatten(saved)
   try:
-    validation.check_types(flat, validation.MODEL_AND_DATA_KEYS)
-    config = ml_collections.ConfigDict(
-        _nest({key: flat[key] for key in validation.MODEL_AND_DATA_KEYS}))
+    config = validation.checked(saved, validation.MODEL_AND_DATA)
     validation.check_model_and_data(config)
-    config.data_threads = DATA_THREADS
   except UserError as e:
     raise UserError(f"{path}: {e}; the workdir is damaged, or from another version of "
                     "colorize") from None
@@ -208,10 +189,9 @@ def restore_generator(workdir: str, step: int | None = None) -> Generator:
   # files raise those, JSONDecodeError or a bare Exception from TensorStore.
   except Exception as e:  # pylint: disable=broad-exception-caught
     errors.drop_closed_event_loop_reports()  # The other reads still finish, after the loop.
-    first_line = str(e).strip().split("\n")[0][:200]
     raise UserError(f"{workdir}: cannot restore checkpoint {step} for config.json's model "
-                    f"({type(e).__name__}: {first_line}); was config.json edited, or is the "
-                    "checkpoint damaged (--step picks another)?") from None
+                    f"({type(e).__name__}: {errors.first_line(e, 200)}); was config.json "
+                    "edited, or is the checkpoint damaged (--step picks another)?") from None
   _check_shapes(target, restored, f"{workdir}: checkpoint {step}")
   variables = train_step.inference_variables(abstract.replace(**restored))
   return Generator(module=abstract.generator, variables=jax.device_put(variables),
@@ -319,14 +299,8 @@ def _map_pixels(fn, *arrays: np.ndarray) -> np.ndarray:
   """`fn` over flat pixel arrays (same length N) in chunks; returns its outputs concatenated."""
   n = len(arrays[0])
   chunk = min(_MAX_CHUNK, max(_MIN_CHUNK, 1 << (n - 1).bit_length()))
-  outputs = []
-  for start in range(0, n, chunk):
-    parts = [a[start:start + chunk] for a in arrays]
-    size = len(parts[0])
-    if size < chunk:  # Padded to the chunk size: one compiled shape per chunk size.
-      parts = [np.pad(p, [(0, chunk - size)] + [(0, 0)] * (p.ndim - 1)) for p in parts]
-    outputs.append(np.asarray(fn(*parts))[:size])
-  return np.concatenate(outputs)
+  return np.concatenate([np.asarray(fn(*parts))[:size]
+                         for parts, size in batches.padded(arrays, chunk)])
 
 
 @functools.partial(jax.jit, static_argnames=("module", "color_space"))
@@ -417,12 +391,8 @@ class Colorizer:
   def _small_ab(self, colours: list[ColourArray]) -> list[np.ndarray]:
     """ab [S, S, 2] of each image, resized to the training size S, in fixed-size batches."""
     small = np.stack([_model_input(colour, self.generator.image_size) for colour in colours])
-    ab = []
-    for start in range(0, len(small), self.batch_size):
-      batch = small[start:start + self.batch_size]
-      padded = np.pad(batch, [(0, self.batch_size - len(batch))] + [(0, 0)] * 3)
-      ab.extend(self.predict_ab(padded)[:len(batch)])
-    return ab
+    return [ab for (batch,), n in batches.padded([small], self.batch_size)
+            for ab in self.predict_ab(batch)[:n]]
 
   def _native_ab(self, colour: ColourArray) -> np.ndarray:
     """ab of the whole image: reflect-padded to a multiple of the stride, then cropped."""

@@ -15,7 +15,6 @@ every record on its own line.
 import errno
 import logging as std_logging
 import os
-import re
 import sys
 import threading
 import traceback
@@ -30,6 +29,8 @@ from ml_collections import config_flags
 from colorize import console
 from colorize import distributed
 from colorize import train
+from colorize import validation
+from colorize import errors
 from colorize.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -54,21 +55,19 @@ def _config_file_error(argv: list[str], error: BaseException) -> str | None:
   """The one line for a --config file that cannot be loaded or raises; None for other errors."""
   spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")
   path = os.path.abspath(spec.split(":", 1)[0])
-  while error.__cause__ is not None:  # config_flags and absl re-raise errors "from" them.
-    error = error.__cause__
-  text = str(error).strip()
-  # Where the file raised: its frames in the traceback, or, for a TypeError or ValueError
-  # (config_flags re-raises those with the traceback as their message), in the text.
+  # absl re-raises "from" the parser's error, and config_flags raises a copy of the file's
+  # error while handling it: the file's own error, with its traceback, is at the chain's end.
+  while (error.__cause__ or error.__context__) is not None:
+    error = error.__cause__ or error.__context__
   lines = [f.lineno for f in traceback.extract_tb(error.__traceback__)
            if os.path.abspath(f.filename) == path]
-  lines += [int(n) for n in re.findall(rf'File "{re.escape(path)}", line (\d+)', text)]
   if lines:
-    reason = (text.splitlines()[-1] if "Traceback" in text else
-              f"{type(error).__name__}: {text.splitlines()[0] if text else ''}")
-    return f"--config={spec}: {path}, line {lines[-1]}: {reason}; fix the config file"
-  if isinstance(error, OSError) and "Failed loading config file" in text:
-    return (f"--config={spec}: cannot load {path} ({text.splitlines()[-1].strip()}); give a "
-            "config file, e.g. --config=configs/cifar10.py")
+    return (f"--config={spec}: {path}, line {lines[-1]}: {type(error).__name__}: "
+            f"{errors.first_line(error)}; fix the config file")
+  if isinstance(error, OSError):
+    reason = error.strerror or os.strerror(errno.ENOENT)
+    return f"--config={spec}: cannot load {path} ({reason}); give a config file, e.g. " \
+        "--config=configs/cifar10.py"
   return None
 
 
@@ -76,6 +75,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with one-line errors: a wrong value, an unknown config key, a config
   file that is missing, raises or does not return a config."""
   try:
+    validation.check_override_keys(argv)
     remaining = FLAGS(argv)
     config = FLAGS.config
     if not isinstance(config, ml_collections.ConfigDict):
@@ -86,26 +86,15 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return remaining
   except SystemExit:
     raise
+  except UserError as e:
+    raise SystemExit(f"error: {e}") from None
   except Exception as e:  # pylint: disable=broad-exception-caught
     config_error = _config_file_error(argv, e)
     if config_error is not None:
       raise SystemExit(f"error: {config_error}") from None
     if isinstance(e, flags.Error):  # E.g. "flag --config.batch_size=abc: invalid literal".
       raise SystemExit(f"error: {e}") from None
-    if not isinstance(e, (AttributeError, KeyError)):
-      raise
-    # A locked config refuses unknown keys; ml_collections words it as a KeyError (quoted
-    # twice over, with a "Did you mean" hint) wrapped in an AttributeError.
-    message = str(e).replace("\\", "")
-    key = re.search(r"[A-Za-z_]\w*", message)
-    key = key.group(0) if key else message
-    hint = re.search(r'Did you mean "([\w.]+)"', message)
-    flag = next((a.split("=")[0] for a in argv if a.startswith("--config.") and key in a),
-                "--config")
-    raise SystemExit(
-        f"error: {flag}: unknown config key {key!r}"
-        f"{f' (did you mean {hint.group(1)}?)' if hint else ''}; the keys are those of "
-        "configs/cifar10.py") from None
+    raise
 
 
 def _not_orbax_info(record) -> bool:

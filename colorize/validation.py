@@ -1,71 +1,45 @@
 """Config checks that run before anything is built or compiled.
 
+The config is its own schema: configs/cifar10.py's config, locked, holds every key with a value
+of its type, and ml_collections refuses a key it lacks or a value of another type (`checked`).
+The checks here are the rest, the ones that carry meaning: ranges, choices, consistency.
 Each failure is a `UserError` whose one line names the key, the value and what is accepted.
 Whether the dataset exists (a tfds name, a folder of images) is checked when the trainer opens
 it, which it does right after these checks: still before it touches the workdir or compiles.
 """
 import difflib
 import math
-from typing import Any
+import re
+from typing import Any, Sequence
 
 import ml_collections
 
+from colorize import color
 from colorize import conv
 from colorize import losses
 from colorize import models
+from colorize import nonfinite
 from colorize.errors import UserError
+# The package reads the keys from the shipped config rather than from a copy kept in sync.
+from configs import cifar10
 
-COLOR_SPACES = ("lab", "rgb")
-ON_NONFINITE = ("stop", "skip")
+# What a trained workdir's config.json is read for (`inference.read_config`): the keys under
+# these names build the model and read its data. Nothing else in it is used: not the training
+# schedule, and never a setting of the machine (compilation_cache_dir, data_threads), which is
+# the user's to choose, not a downloaded workdir's.
+MODEL_AND_DATA = ("model", "optimizer", "seed", "dataset", "data_dir", "train_split",
+                  "eval_split", "image_size", "batch_size", "random_jitter", "color_space",
+                  "loss", "n_critic", "ema_decay")
 
-# Every key of a config and its type, as configs/cifar10.py defines them (a test checks that
-# the two agree). A key that is not here is a typo in a config file; ml_collections only
-# catches typos on the command line.
-SCHEMA: dict[str, type] = {
-    "seed": int, "dataset": str, "data_dir": str, "train_split": str, "eval_split": str,
-    "image_size": int, "batch_size": int, "data_threads": int, "random_jitter": bool,
-    "data_on_device": bool, "steps_per_call": int,
-    "num_epochs": int, "num_train_steps": int,
-    "color_space": str, "loss": str, "lambda_gp": float, "l1_weight": float, "n_critic": int,
-    "ema_decay": float,
-    "model.width": int, "model.max_width": int, "model.norm": str, "model.dropout": float,
-    "model.critic_width": int, "model.critic_layers": int, "model.conv_impl": str,
-    "model.dropout_layers": str, "model.init_std": float,
-    "compute_dtype": str,
-    "optimizer.generator_lr": float, "optimizer.critic_lr": float, "optimizer.b1": float,
-    "optimizer.b2": float, "optimizer.decay_start": float,
-    "log_every_steps": int, "eval_every_steps": int, "eval_examples": int,
-    "checkpoint_every_steps": int, "keep_checkpoints": int, "sample_epochs": tuple,
-    "num_samples": int, "compilation_cache_dir": str,
-    "on_nonfinite": str, "allow_config_change": bool,
-}
-# What a trained workdir's config.json is read for (`inference.read_config`): the keys that
-# build the model and read its data. Nothing else in it is used: not the training schedule,
-# and never a setting of the machine (compilation_cache_dir, data_threads), which is the
-# user's to choose, not a downloaded workdir's.
-MODEL_AND_DATA_KEYS = tuple(
-    key for key in SCHEMA if key.startswith(("model.", "optimizer.")) or key in (
-        "seed", "dataset", "data_dir", "train_split", "eval_split", "image_size",
-        "batch_size", "random_jitter", "color_space", "loss", "n_critic", "ema_decay"))
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "True or False",
-               tuple: "a tuple of integers"}
+
+def reference() -> ml_collections.ConfigDict:
+  """configs/cifar10.py's default config, locked: every key, with a value of its type."""
+  return cifar10.get_config().lock()
 
 
 def _require(ok: bool, key: str, value, accepted: str) -> None:
   if not ok:
     raise UserError(f"config.{key}={value!r} is invalid: expected {accepted}")
-
-
-def _has_type(value: Any, kind: type) -> bool:
-  if kind is bool:
-    return isinstance(value, bool)
-  if kind is tuple:  # JSON (config.json) turns tuples into lists.
-    return isinstance(value, (tuple, list)) and all(_has_type(v, int) for v in value)
-  if isinstance(value, bool):  # bool is an int subclass, but True is not a batch size.
-    return False
-  if kind is float:
-    return isinstance(value, (int, float))
-  return isinstance(value, kind)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -79,47 +53,78 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
   return flat
 
 
-def check_types(flat: dict[str, Any], keys) -> None:
-  """Raises UserError on the first of `keys` that `flat` lacks or holds with the wrong type.
+def _unknown(key: str, keys) -> UserError:
+  close = difflib.get_close_matches(key, keys, n=1)
+  return UserError(f"config.{key} is not a config key"
+                   f"{f' (did you mean {close[0]}?)' if close else ''}; the keys are those "
+                   "of configs/cifar10.py")
+
+
+def check_override_keys(args: Sequence[str]) -> None:
+  """Raises UserError on the first `--config.<key>=...` of `args` whose key is not a config key.
+
+  A locked config refuses it too, but as a KeyError whose wording is ml_collections' own: this
+  check comes first so that the line is ours.
 
   Args:
-    flat: a flattened config (`flatten`).
-    keys: the dotted keys to check, each a key of `SCHEMA`.
+    args: command-line arguments.
   """
-  for key in keys:
-    kind = SCHEMA[key]
+  keys = flatten(reference().to_dict())
+  for arg in args:
+    override = re.match(r"--?(?:no)?config\.([^=]+)", arg)
+    if override and override.group(1) not in keys:
+      raise _unknown(override.group(1), keys)
+
+
+def checked(values: dict[str, Any], names: Sequence[str] | None = None
+            ) -> ml_collections.ConfigDict:
+  """`values` set on the locked `reference`, which refuses unknown keys and wrong types.
+
+  Args:
+    values: a config as a nested dict (`ConfigDict.to_dict()`, a config.json).
+    names: take only the keys under these top-level names (each must be there; the others of
+      `values` are ignored); None: every key of the reference, and no other.
+
+  Returns:
+    The reference config with those values.
+
+  Raises:
+    UserError: naming the first key that is unknown, missing or holds a value of another type.
+  """
+  config = reference()
+  defaults, flat = flatten(config.to_dict()), flatten(values)
+  if names is None:
+    for key in flat:
+      if key not in defaults:
+        raise _unknown(key, defaults)
+  for key, default in defaults.items():
+    if names is not None and key.split(".")[0] not in names:
+      continue
     if key not in flat:
-      raise UserError(f"config.{key} is missing: expected {_TYPE_NAMES[kind]} (see "
-                      "configs/cifar10.py for its default)")
-    _require(_has_type(flat[key], kind), key, flat[key], _TYPE_NAMES[kind])
-
-
-def _check_keys_and_types(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """Checks every key is known, present and of its type; returns the flattened config."""
-  if not isinstance(config, ml_collections.ConfigDict):  # E.g. get_config() returned None.
-    raise UserError(f"the config is a {type(config).__name__}, not an "
-                    "ml_collections.ConfigDict: get_config() in the --config file must return "
-                    "one (see configs/cifar10.py)")
-  flat = flatten(config.to_dict())
-  for key in flat:
-    if key not in SCHEMA:
-      close = difflib.get_close_matches(key, SCHEMA, n=3)
-      hint = f"did you mean {' or '.join(close)}?" if close else "no key is close"
-      raise UserError(f"config.{key} is not a config key ({hint}); the keys are those of "
-                      "configs/cifar10.py")
-  check_types(flat, SCHEMA)
-  return flat
+      raise UserError(f"config.{key} is missing: configs/cifar10.py's default is {default!r}")
+    *parents, leaf = key.split(".")
+    node = config
+    for parent in parents:
+      node = node[parent]
+    try:
+      if flat[key] is None:  # ml_collections lets None replace any value.
+        raise TypeError
+      node[leaf] = flat[key]
+    except TypeError:
+      raise UserError(f"config.{key}={flat[key]!r} is invalid: expected "
+                      f"{type(default).__name__}") from None
+  return config
 
 
 def check_model_and_data(c: ml_collections.ConfigDict) -> None:
-  """Raises UserError on the first inconsistent value of `MODEL_AND_DATA_KEYS` in `c`.
+  """Raises UserError on the first inconsistent value of the `MODEL_AND_DATA` keys of `c`.
 
   Args:
-    c: a config holding (at least) those keys, of their types (`check_types`).
+    c: a config holding (at least) those keys, of their types (`checked`).
   """
   _require(c.loss in losses.LOSSES, "loss", c.loss, f"one of {losses.LOSSES}")
-  _require(c.color_space in COLOR_SPACES, "color_space", c.color_space,
-           f"one of {COLOR_SPACES}")
+  _require(c.color_space in color.TARGET_CHANNELS, "color_space", c.color_space,
+           f"one of {tuple(color.TARGET_CHANNELS)}")
   _require(c.model.norm in models.NORMS, "model.norm", c.model.norm, f"one of {models.NORMS}")
   _require(c.model.conv_impl in conv.IMPLS, "model.conv_impl", c.model.conv_impl,
            f"one of {conv.IMPLS}")
@@ -162,16 +167,19 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
     num_devices: devices over which the global batch is split.
     num_processes: processes that each read a part of the global batch.
   """
-  flat = _check_keys_and_types(config)
-  check_model_and_data(config)
-  c = config
+  if not isinstance(config, ml_collections.ConfigDict):  # E.g. get_config() returned None.
+    raise UserError(f"the config is a {type(config).__name__}, not an "
+                    "ml_collections.ConfigDict: get_config() in the --config file must return "
+                    "one (see configs/cifar10.py)")
+  c = checked(config.to_dict())
+  check_model_and_data(c)
   _require(c.compute_dtype in models.COMPUTE_DTYPES, "compute_dtype", c.compute_dtype,
            f"one of {models.COMPUTE_DTYPES}")
-  _require(c.on_nonfinite in ON_NONFINITE, "on_nonfinite", c.on_nonfinite,
-           f"one of {ON_NONFINITE} (stop the run, or skip the step and count it)")
+  _require(c.on_nonfinite in nonfinite.MODES, "on_nonfinite", c.on_nonfinite,
+           f"one of {nonfinite.MODES} (stop the run, or skip the step and count it)")
   for key in ("log_every_steps", "eval_every_steps", "checkpoint_every_steps",
               "keep_checkpoints", "eval_examples", "num_samples", "data_threads"):
-    _require(flat[key] >= 1, key, flat[key], "a positive integer")
+    _require(c[key] >= 1, key, c[key], "a positive integer")
   _require(c.steps_per_call >= 0, "steps_per_call", c.steps_per_call,
            "a positive integer, or 0 for the backend's default")
   _require(all(e >= 1 for e in c.sample_epochs), "sample_epochs", c.sample_epochs,

@@ -25,7 +25,6 @@ sweep file stops it at once, with the point's name.
 
 At the end it prints the `python -m colorize.evaluate --compare` command for the sweep's table.
 """
-import difflib
 import importlib.util
 import os
 import re
@@ -130,17 +129,12 @@ def resolve_config(name: str, args: list[str]) -> ml_collections.ConfigDict:
       colorize.validation refuses whatever the devices.
   """
   argv = ["sweep", *(a for a in args if a.startswith("--config"))]
-  for arg in argv[2:]:  # --config.<key>=<value>; a locked config would refuse it unhelpfully.
-    key = arg[len("--config."):].split("=")[0]
-    if key not in validation.SCHEMA:
-      close = difflib.get_close_matches(key, validation.SCHEMA, n=1)
-      raise UserError(f"sweep point {name}: config.{key} is not a config key"
-                      f"{f' (did you mean {close[0]}?)' if close else ''}")
   values = flags.FlagValues()
   # (The config flag finds its --config.<key> overrides in sys_argv, sys.argv by default.)
   config_flags.DEFINE_config_file("config", None, "", flag_values=values, lock_config=True,
                                   sys_argv=argv)
   try:
+    validation.check_override_keys(argv)
     values(argv)
     # One device: the checks that depend on the device count are left to the run itself.
     validation.validate_config(values.config, 1)

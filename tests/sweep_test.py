@@ -101,5 +101,5 @@ def test_a_typo_in_a_sweep_file_stops_it_before_anything_runs(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
       "error: sweep point lamda_gp=1: config.lamda_gp is not a config key (did you mean "
-      "lambda_gp?)")
+      "lambda_gp?); the keys are those of configs/cifar10.py")
   assert not (tmp_path / "sweep").exists()

