@@ -45,18 +45,15 @@ from colorize import image_files
 from colorize import inference
 from colorize.errors import UserError
 
-# --format values -> (Pillow format, extension); JPEG cannot store alpha, the others can.
-FORMATS = {"png": ("PNG", ".png"), "jpeg": ("JPEG", ".jpg"), "jpg": ("JPEG", ".jpg"),
-           "tiff": ("TIFF", ".tif"), "tif": ("TIFF", ".tif"), "bmp": ("BMP", ".bmp"),
-           "webp": ("WEBP", ".webp")}
-# Output extension -> Pillow format: the extensions of FORMATS and their long spellings.
-_EXTENSION_FORMATS = {ext: name for name, ext in FORMATS.values()} | {".jpeg": "JPEG",
-                                                                      ".tiff": "TIFF"}
+# --format values (the extensions, without the dot) -> the extension written: the format's
+# first (jpeg -> .jpg). JPEG cannot store alpha, the others can.
+FORMATS = {ext[1:]: next(e for e, f in image_files.EXTENSION_FORMATS.items() if f == name)
+           for ext, name in image_files.EXTENSION_FORMATS.items()}
 # Images larger than this are refused (`--max_pixels`): with the full-resolution lightness,
 # the upsampled ab and the output, one image costs about 30 bytes per pixel, 1.5 GB here.
 DEFAULT_MAX_PIXELS = 50_000_000
-# PNG's zlib level 1 encodes a 1024x768 photo 4.6x faster than Pillow's default 6 (44 vs
-# 204 ms here) for a 12% larger file: encoding would otherwise dominate the run.
+# PNG's zlib level 1 encodes several times faster than Pillow's default 6 for a slightly larger
+# file: encoding would otherwise dominate the run (docs/colorize.md has the timings).
 _SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "PNG": {"compress_level": 1}}
 # --batch_size's ceiling: every model call is padded to the batch size, so a larger one only
 # costs memory and time (10**12 would ask for terabytes).
@@ -172,8 +169,8 @@ def _glob_base(pattern: str) -> str:
 def _output_path(output_dir: str, relative: str, fmt: str | None) -> str:
   stem, extension = os.path.splitext(relative)
   if fmt is not None:
-    extension = FORMATS[fmt][1]
-  elif extension.lower() not in _EXTENSION_FORMATS:  # E.g. scan.img, or none: write a PNG.
+    extension = FORMATS[fmt]
+  elif extension.lower() not in image_files.EXTENSION_FORMATS:  # E.g. scan.img, or none: write a PNG.
     extension += ".png"
   return os.path.join(output_dir, stem + extension)
 
@@ -253,7 +250,7 @@ def save_image(image: np.ndarray, path: str) -> None:
     image: uint8 [H, W, 3 or 4]; the alpha is dropped for JPEG, which has none.
     path: the output file; its extension picks the format (PNG when unknown).
   """
-  name = _EXTENSION_FORMATS.get(os.path.splitext(path)[1].lower(), "PNG")
+  name = image_files.EXTENSION_FORMATS.get(os.path.splitext(path)[1].lower(), "PNG")
   if name == "JPEG" and image.shape[-1] == 4:
     image = image[..., :3]
   buffer = io.BytesIO()

@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageOps
 import tensorflow_datasets as tfds
 
 from colorize import atomic
@@ -199,33 +199,6 @@ def load_folder(folder: str, size: int, limit: int = 0) -> tuple[np.ndarray, lis
     raise UserError(f"{folder}: no readable image files "
                     f"({', '.join(image_files.EXTENSIONS)}) under it")
   return np.stack(images), failed
-
-
-def comparison_grid(rows: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
-  """Labelled rows of images, e.g. gray | each run | ground truth.
-
-  Args:
-    rows: (label, uint8 [N, H, W, 3]) per row, all of one shape.
-
-  Returns:
-    uint8 [rows * (H * scale + 2) + 2, label width + N * (W * scale + 2) + 2, 3], the images
-    upscaled (nearest) by scale = max(1, 128 // H), so 32x32 images show at 128x128.
-  """
-  n, h, w, _ = rows[0][1].shape
-  scale = max(1, 128 // h)
-  font = ImageFont.load_default()
-  measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-  label_w = max(measure.textbbox((0, 0), label, font=font)[2] for label, _ in rows) + 8
-  cell_h, cell_w = h * scale + 2, w * scale + 2
-  canvas = Image.new("RGB", (label_w + n * cell_w + 2, len(rows) * cell_h + 2), "white")
-  draw = ImageDraw.Draw(canvas)
-  for i, (label, images) in enumerate(rows):
-    y = 2 + i * cell_h
-    draw.text((4, y + h * scale // 2), label, fill="black", font=font, anchor="lm")
-    for j, image in enumerate(images):
-      big = Image.fromarray(image).resize((w * scale, h * scale), Image.Resampling.NEAREST)
-      canvas.paste(big, (label_w + 2 + j * cell_w, y))
-  return np.asarray(canvas)
 
 
 @dataclasses.dataclass
@@ -453,7 +426,9 @@ def _write(out_dir: str, workdir: str, record: dict, rows: Sequence[Row], source
                     inside=workdir)
   atomic.write_text(os.path.join(out_dir, "table.md"), markdown_table(rows, source),
                     inside=workdir)
-  plots.save_png(os.path.join(out_dir, "grid.png"), comparison_grid(grid_rows), inside=workdir)
+  scale = max(1, 128 // grid_rows[0][1].shape[1])  # 32x32 images show at 128x128.
+  plots.save_png(os.path.join(out_dir, "grid.png"), plots.labelled_grid(grid_rows, scale),
+                 inside=workdir)
 
 
 if __name__ == "__main__":

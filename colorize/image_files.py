@@ -22,8 +22,12 @@ from PIL import Image
 
 from colorize.errors import UserError
 
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
-FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WEBP")  # Pillow's names: nothing else is decoded.
+# The image files read and written: extension -> Pillow's format name. A format's first
+# extension is the one `colorize --format` writes.
+EXTENSION_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF",
+                     ".tiff": "TIFF", ".bmp": "BMP", ".webp": "WEBP"}
+EXTENSIONS = tuple(EXTENSION_FORMATS)
+FORMATS = tuple(dict.fromkeys(EXTENSION_FORMATS.values()))  # Nothing else is decoded.
 _ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
 _GRAY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 _TIFF_BITS, _TIFF_SAMPLE_FORMAT = 258, 339  # TIFF tags; SampleFormat 1 = unsigned, 2 = signed.

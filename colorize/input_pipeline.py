@@ -25,7 +25,6 @@ import functools
 import os
 import threading
 from typing import Iterator
-from unittest import mock
 
 from absl import logging
 import grain
@@ -34,11 +33,9 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 import tensorflow_datasets as tfds
-from tensorflow_datasets.core.data_sources import base as tfds_base
-from tensorflow_datasets.core.download import downloader
 
 from colorize import image_files
-from colorize.errors import UserError
+from colorize.errors import UserError, first_line
 
 # split -> (id for the rng, length). Each split is drawn from its own generator.
 SHAPES_SPLITS = {"train": (0, 4096), "validation": (2, 256), "test": (1, 256)}
@@ -52,9 +49,6 @@ _SHAPE_COLOURS = [((-0.02, 0.08), (0.75, 0.95), (0.85, 1.0)),
                   ((0.13, 0.17), (0.75, 0.95), (0.9, 1.0))]
 _ACCEPTED = ("config.dataset must be a tfds name (e.g. 'cifar10'), 'folder:/path/to/images' "
              "or 'shapes'")
-# tfds retries a failed download 10 times with exponential backoff: ~3.5 minutes before an
-# offline machine reports anything. A couple of retries still ride out a transient error.
-_DOWNLOAD_RETRIES = 2
 
 
 def num_train_examples(config: ml_collections.ConfigDict) -> int:
@@ -261,31 +255,27 @@ def _tfds_source(config: ml_collections.ConfigDict, split: str):
   try:
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
   except tfds.core.DatasetNotFoundError as e:
-    raise UserError(f"unknown dataset config.dataset={name!r} ({_first_line(e)}); "
+    raise UserError(f"unknown dataset config.dataset={name!r} ({first_line(e)}); "
                     f"{_ACCEPTED}") from None
   except ValueError as e:  # E.g. prepared as tfrecord: data_source needs array_record.
-    raise UserError(f"tfds cannot open {name!r} in data_dir={data_dir!r}: {_first_line(e)}; "
+    raise UserError(f"tfds cannot open {name!r} in data_dir={data_dir!r}: {first_line(e)}; "
                     f"prepare it with `tfds build {name} --file_format=array_record`") from None
   except Exception as e:  # pylint: disable=broad-exception-caught
     # E.g. a garbled dataset_info.json (protobuf's ParseError).
     raise UserError(_damaged(name, data_dir, e)) from None
   if not builder.is_prepared():
-    logging.info("%s is not prepared in %s; trying to download and prepare it.", name,
-                 builder.data_dir)
-    try:
-      with mock.patch.object(downloader, "MAX_RETRIES", _DOWNLOAD_RETRIES):
-        builder.download_and_prepare()
-    # Whatever went wrong (no network, manual download needed, disk full), the fix is the same.
-    except Exception as e:  # pylint: disable=broad-exception-caught
-      raise UserError(
-          f"tfds could not download/prepare {name!r} in data_dir={data_dir or '(tfds default)'!r} "
-          f"({type(e).__name__}: {_first_line(e)}); point --config.data_dir at a prepared tfds "
-          "directory (e.g. ../shared/data/cifar10_subset/tfds) or use "
-          "--config.dataset=folder:/path/to/images") from None
+    # tfds retries a failed download for minutes and has no public setting to shorten that,
+    # so the trainer never downloads: preparing is one command that the user runs and watches.
+    build = f"tfds build {name} --file_format=array_record"
+    raise UserError(
+        f"{name!r} is not prepared in data_dir={data_dir or '(tfds default)'!r}: prepare it "
+        f"once with `{build}{f' --data_dir={data_dir}' if data_dir else ''}` (it downloads "
+        "the data), point --config.data_dir at a directory where tfds prepared it, or use "
+        "--config.dataset=folder:/path/to/images")
   try:
     source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
   except ValueError as e:  # An unknown split.
-    raise UserError(f"{name!r}: {_first_line(e)} (config.train_split / config.eval_split)"
+    raise UserError(f"{name!r}: {first_line(e)} (config.train_split / config.eval_split)"
                     ) from None
   if not len(source):  # pylint: disable=g-explicit-length-test
     raise UserError(f"split {split!r} of {name!r} is empty (config.train_split / "
@@ -293,7 +283,7 @@ def _tfds_source(config: ml_collections.ConfigDict, split: str):
   # One record of every file, read now: a truncated file fails here, with one line, rather
   # than in a reader thread in the middle of training.
   try:
-    takes = [f.take for f in tfds_base.file_instructions(source.dataset_info, source.split)]
+    takes = [f.take for f in source.dataset_info.splits[source.split].file_instructions]
   except KeyError:  # tfds.testing's mock sources have no files, hence no split info.
     takes = [len(source)]
   firsts = [int(start) for start, take in zip(np.cumsum([0] + takes), takes) if take > 0]
@@ -307,14 +297,9 @@ def _tfds_source(config: ml_collections.ConfigDict, split: str):
 
 def _damaged(name: str, data_dir: str | None, error: Exception) -> str:
   return (f"tfds cannot read {name!r} in data_dir={data_dir or '(tfds default)'!r} "
-          f"({type(error).__name__}: {_first_line(error)}); a file there is damaged or "
+          f"({type(error).__name__}: {first_line(error)}); a file there is damaged or "
           f"truncated: prepare it again (`tfds build {name} --file_format=array_record`) or "
           "copy it again")
-
-
-def _first_line(error: Exception, limit: int = 300) -> str:
-  """The start of an error's message: enough to say what failed, short enough for one line."""
-  return str(error).strip().split("\n")[0][:limit]
 
 
 def _tfds_image(example: dict[str, np.ndarray]) -> np.ndarray:

@@ -5,13 +5,13 @@ finite, so the state is checked as well as the metrics:
 
 * "stop": each step's metrics are checked (scalars, free), and the whole state once per log
   window, at every log and checkpoint step, before anything is logged or saved (a pass over
-  the state every step cost 8% of a full-size step on CPU). A NaN gradient makes the next
+  the state every step costs a noticeable part of a step). A NaN gradient makes the next
   step's losses NaN, so the error names that step, or the log step that found the state bad.
 * "skip": `guarded_iteration(skip=True)` checks metrics and state every step, inside the
   jitted step, and where anything is non-finite keeps the old state, all of it, on device;
   only the step counter advances, so the next step draws fresh randomness and the data order
-  stays a function of (seed, step). (The check and the select add half of a full-size step
-  on CPU, 120.6 vs 80.5 ms at batch 16; the option is for runs that hit rare bad batches.)
+  stays a function of (seed, step). (The check and the select make a step markedly slower,
+  docs/reliability.md has the figures; the option is for runs that hit rare bad batches.)
 
 The host reads the flags with the metrics once per log window (no extra device round trip per
 step); `summarize` raises or logs and counts the skipped steps.

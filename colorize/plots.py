@@ -6,6 +6,7 @@ for the sample grids, does not pay for it.
 import io
 import json
 import os
+from typing import Sequence
 
 from etils import epath
 import numpy as np
@@ -13,7 +14,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 from colorize import atomic
 
-_ROW_LABELS = ("grayscale", "generated", "real")
 _GAP = 2  # White pixels between images, between rows and around the grid.
 _LABEL_PAD = 4  # Pixels left and right of the label text.
 
@@ -33,46 +33,41 @@ def _to_uint8(images_NHWC: np.ndarray) -> np.ndarray:
   return np.round(np.clip(images_NHWC.astype(np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def sample_grid(gray_NHW3: np.ndarray, generated_NHW3: np.ndarray, real_NHW3: np.ndarray,
-                scale: int = 4) -> np.ndarray:
-  """Lays out grayscale inputs, generated and real images as three labelled rows.
+def labelled_grid(rows: Sequence[tuple[str, np.ndarray]], scale: int = 4) -> np.ndarray:
+  """Lays out batches of images as labelled rows, e.g. grayscale | generated | real.
 
-  Each row holds the N images side by side, each upscaled `scale` times with nearest
+  Each row holds its N images side by side, each upscaled `scale` times with nearest
   neighbour (so pixels stay visible for 32x32 images); a label column on the left names
   the rows. Every image has a `_GAP`-pixel white frame, shared with its neighbours: image
   (row i, column j) starts at y = 2 + i * (H * scale + 2) and
   x = label_width + 2 + j * (W * scale + 2).
 
   Args:
-    gray_NHW3: grayscale inputs, [N, H, W, 3] or [N, H, W, 1], float in [0, 1] or uint8.
-    generated_NHW3: colourized images, [N, H, W, 3], float in [0, 1] or uint8.
-    real_NHW3: ground truth, [N, H, W, 3], float in [0, 1] or uint8.
+    rows: (label, images [N, H, W, 3] or [N, H, W, 1] (gray), float in [0, 1] or uint8) per
+      row, all of one N, H and W.
     scale: integer upscaling factor, >= 1.
 
   Returns:
-    uint8 image [3 * (H * scale + 2) + 2, label_width + N * (W * scale + 2) + 2, 3].
+    uint8 image [rows * (H * scale + 2) + 2, label_width + N * (W * scale + 2) + 2, 3].
   """
   if scale < 1:
     raise ValueError(f"scale={scale} must be a positive integer.")
-  gray_NHW3 = _to_uint8(gray_NHW3)
-  if gray_NHW3.shape[-1] == 1:
-    gray_NHW3 = np.repeat(gray_NHW3, 3, axis=-1)
-  rows = [gray_NHW3, _to_uint8(generated_NHW3), _to_uint8(real_NHW3)]
-  shapes = {r.shape for r in rows}
-  if len(shapes) != 1 or rows[0].ndim != 4 or rows[0].shape[-1] != 3:
-    raise ValueError(f"Expected three [N, H, W, 3] batches of one shape, got "
-                     f"{[r.shape for r in rows]}.")
-  n, h, w, _ = rows[0].shape
+  grids = [_to_uint8(b) for _, b in rows]
+  grids = [np.repeat(b, 3, axis=-1) if b.shape[-1:] == (1,) else b for b in grids]
+  if len({b.shape for b in grids}) != 1 or grids[0].ndim != 4 or grids[0].shape[-1] != 3:
+    raise ValueError(f"Expected [N, H, W, 3] batches of one shape, got "
+                     f"{[b.shape for b in grids]}.")
+  n, h, w, _ = grids[0].shape
   cell_h, cell_w = h * scale + _GAP, w * scale + _GAP
 
   font = ImageFont.load_default()
   measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-  text_w = max(measure.textbbox((0, 0), label, font=font)[2] for label in _ROW_LABELS)
+  text_w = max(measure.textbbox((0, 0), label, font=font)[2] for label, _ in rows)
   label_w = text_w + 2 * _LABEL_PAD
 
-  canvas = Image.new("RGB", (label_w + n * cell_w + _GAP, 3 * cell_h + _GAP), "white")
+  canvas = Image.new("RGB", (label_w + n * cell_w + _GAP, len(rows) * cell_h + _GAP), "white")
   draw = ImageDraw.Draw(canvas)
-  for i, (label, images_NHW3) in enumerate(zip(_ROW_LABELS, rows)):
+  for i, ((label, _), images_NHW3) in enumerate(zip(rows, grids)):
     y = _GAP + i * cell_h
     # Anchor "lm": left edge, vertical middle of the text at the middle of the row.
     draw.text((_LABEL_PAD, y + h * scale // 2), label, fill="black", font=font, anchor="lm")

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorize import batches
 from colorize import color
 from colorize import metrics
 
@@ -123,13 +124,10 @@ class ColourMetrics:
                        f"shape, got {outputs_BHW3.dtype} {outputs_BHW3.shape} and "
                        f"{references_BHW3.dtype} {references_BHW3.shape}")
     with_ssim = min(outputs_BHW3.shape[1:3]) >= 2 * metrics.SSIM_RADIUS + 1
-    for start in range(0, len(outputs_BHW3), self.batch_size):
-      n = min(self.batch_size, len(outputs_BHW3) - start)
-      pad = [(0, self.batch_size - n)] + [(0, 0)] * 3
-      valid = np.arange(self.batch_size) < n
-      sums, hist_out, hist_ref = _batch_sums(
-          np.pad(outputs_BHW3[start:start + n], pad),
-          np.pad(references_BHW3[start:start + n], pad), valid.astype(np.float32), with_ssim)
+    for (outputs, references), n in batches.padded([outputs_BHW3, references_BHW3],
+                                                    self.batch_size):
+      valid = (np.arange(self.batch_size) < n).astype(np.float32)
+      sums, hist_out, hist_ref = _batch_sums(outputs, references, valid, with_ssim)
       for key, value in jax.device_get(sums).items():
         self._sums[key] = self._sums.get(key, 0.0) + float(value)
       self._histograms += np.stack([hist_out, hist_ref])

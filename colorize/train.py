@@ -26,6 +26,7 @@ import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from colorize import atomic
+from colorize import batches
 from colorize import checkpointing
 from colorize import color
 from colorize import console
@@ -93,7 +94,7 @@ def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointMa
   out_sharding = jax.tree.map(lambda a: a.sharding, target)
   init = jax.jit(functools.partial(train_step.create_train_state, config),
                  out_shardings=out_sharding).lower(rng)
-  # Runs once: LLVM's optimisations would cost ~6 s of compile time to save microseconds.
+  # Runs once: LLVM's optimisations would cost more compile time than they save.
   return init.compile({"xla_backend_optimization_level": 0})(rng)
 
 
@@ -104,13 +105,8 @@ def _evaluate(predict, state, eval_images: np.ndarray) -> dict[str, float | None
   them; `eval_l1` is the mean |ab error| / 110 and `eval_psnr` the pooled PSNR on sRGB in
   [0, 1]. A metric undefined on the eval images (e.g. all grayscale) is None.
   """
-  outputs = []
-  for i in range(0, len(eval_images), EVAL_BATCH):
-    chunk = eval_images[i:i + EVAL_BATCH]
-    padded = np.concatenate([chunk, np.zeros((EVAL_BATCH - len(chunk),) + chunk.shape[1:],
-                                              chunk.dtype)])
-    rgb = np.asarray(predict(state, padded))[:len(chunk)]
-    outputs.append(np.round(rgb * 255).astype(np.uint8))
+  outputs = [np.round(np.asarray(predict(state, batch))[:n] * 255).astype(np.uint8)
+             for (batch,), n in batches.padded([eval_images], EVAL_BATCH)]
   summary = set_metrics.evaluate_arrays(np.concatenate(outputs), eval_images,
                                         batch_size=EVAL_BATCH)
   return {f"eval_{name}": value for name, value in summary.items()}
@@ -128,8 +124,9 @@ def _ema_stats_batches(config: ml_collections.ConfigDict, sharding) -> jax.Array
 def _sample_grid(predict, state, images, color_space) -> np.ndarray:
   """The grayscale | generated | real picture of `images` (uint8 [N, S, S, 3])."""
   cond, _ = color.encode(images, color_space)
-  return plots.sample_grid(np.asarray(color.condition_to_rgb(cond, color_space)),
-                           np.asarray(predict(state, images)), images)
+  gray, generated = color.condition_to_rgb(cond, color_space), predict(state, images)
+  return plots.labelled_grid([("grayscale", np.asarray(gray)),
+                              ("generated", np.asarray(generated)), ("real", images)])
 
 
 def _next_stop(step: int, total_steps: int, config: ml_collections.ConfigDict,

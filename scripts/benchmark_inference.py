@@ -95,7 +95,7 @@ def main() -> None:
     width, height = map(int, size.lower().split("x"))
     photo = _photo(width, height)
     with tempfile.TemporaryDirectory() as tmp:
-      extension = cli.FORMATS[args.format][1]
+      extension = cli.FORMATS[args.format]
       jobs = []
       for i in range(args.images):
         source = os.path.join(tmp, "in", f"{i:04d}{extension}")

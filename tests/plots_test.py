@@ -29,9 +29,9 @@ def _cells(grid, n, h, w, scale):
 
 
 @pytest.mark.parametrize("n, h, w, scale", [(4, 8, 8, 4), (3, 5, 7, 2), (1, 6, 4, 1)])
-def test_sample_grid_layout_and_pixels_uint8(n, h, w, scale):
+def test_labelled_grid_layout_and_pixels_uint8(n, h, w, scale):
   rows = _batches(n, h, w)
-  grid = plots.sample_grid(*rows, scale=scale)
+  grid = plots.labelled_grid(list(zip(("grayscale", "generated", "real"), rows)), scale=scale)
   assert grid.dtype == np.uint8 and grid.ndim == 3 and grid.shape[2] == 3
   assert grid.shape[0] == 3 * (h * scale + _GAP) + _GAP
   label_w = grid.shape[1] - n * (w * scale + _GAP) - _GAP
@@ -44,21 +44,21 @@ def test_sample_grid_layout_and_pixels_uint8(n, h, w, scale):
   np.testing.assert_array_equal(grid[_GAP + h * scale:2 * _GAP + h * scale, label_w:], 255)
 
 
-def test_sample_grid_float_and_single_channel_gray():
+def test_labelled_grid_float_and_single_channel_gray():
   rows = _batches(2, 4, 4, seed=1)
   floats = [r / 255.0 for r in rows]
   floats[0] = floats[0][..., :1]  # Grayscale as one channel.
-  grid = plots.sample_grid(*floats, scale=3)
+  grid = plots.labelled_grid(list(zip("abc", floats)), scale=3)
   expected_gray = np.repeat(rows[0][..., :1], 3, axis=-1)
   for (i, j), block in _cells(grid, 2, 4, 4, 3):
     source = expected_gray if i == 0 else rows[i]
     np.testing.assert_array_equal(block, source[j].repeat(3, axis=0).repeat(3, axis=1))
 
 
-def test_sample_grid_shape_mismatch_raises():
+def test_labelled_grid_shape_mismatch_raises():
   a, b, c = _batches(2, 4, 4)
   with pytest.raises(ValueError, match="shape"):
-    plots.sample_grid(a, b, c[:1])
+    plots.labelled_grid([("a", a), ("b", b), ("c", c[:1])])
 
 
 def test_save_png_creates_dirs(tmp_path):
