@@ -1,6 +1,6 @@
 """The pix2pix U-Net generator and the PatchGAN critic (flax.linen, NHWC).
 
-Layer for layer these are the models of `../shared/bench/torch_reference.py` (torch's
+Layer for layer these are the models of a PyTorch reference (not shipped; torch's
 `Conv2d(k=4, s=2, p=1)` / `ConvTranspose2d(k=4, s=2, p=1)`, see colorize/conv.py), so
 parameter counts match:
 at 32x32 with width 64 the generator has 16,655,554 parameters and the critic 663,745.

@@ -1,12 +1,13 @@
 r"""The README's before/after figure: grayscale input | colorized | original.
 
     python scripts/before_after.py --workdir=runs/cifar10_subset \
-        --data_dir=../shared/data/cifar10_subset/tfds --output=docs/colorize_before_after.png
+        --data_dir=/path/to/tensorflow_datasets --output=docs/colorize_before_after.png
 
 Rows: CIFAR-10 test images (past index 8; `num_cifar` of them, drawn 8x with nearest
 neighbours so their pixels stay visible) and one larger photo, `skimage.data.chelsea()`
 (451x300), made grayscale first and colorized through the same `Colorizer` at full size.
-Needs tensorflow-datasets and scikit-image.
+`--data_dir` is the tfds directory where CIFAR-10 is prepared (`configs/cifar10.py:subset`
+names the 10% subset this figure was made with). Needs tensorflow-datasets and scikit-image.
 """
 import argparse
 import os
