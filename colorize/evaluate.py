@@ -28,8 +28,8 @@ runs' workdirs, whose own results stay theirs. Every file is written with
 `atomic.write_bytes` (a link in its place is replaced, not followed) and only inside the
 workdir; strings from configs are escaped in table.md.
 
-The summary itself is `set_metrics.evaluate_arrays` (also what the trainer logs on its eval
-subset); metrics that need network weights (FID, LPIPS) plug in as a `set_metrics.SetMetric`
+The summary itself is `scoring.evaluate_arrays` (also what the trainer logs on its eval
+subset); metrics that need network weights (FID, LPIPS) plug in as a `scoring.SetMetric`
 through `EXTRA_METRICS`; none is computed here.
 
 Evaluating never prepares or downloads a tfds dataset into the data_dir a workdir's
@@ -38,7 +38,7 @@ files are written, nor where compiled code is cached (`--compilation_cache_dir`)
 
 Exit status: 0 done, 1 done but some image files could not be read (listed), 2 nothing
 could start (no config or checkpoint, no data). The flags are argparse's, as in
-`colorize.colorize` (absl's global flags would clash with `colorize.main`'s).
+`colorize.cli` (absl's global flags would clash with `colorize.main`'s).
 """
 import argparse
 import dataclasses
@@ -62,7 +62,7 @@ from colorize import image_files
 from colorize import inference
 from colorize import input_pipeline
 from colorize import plots
-from colorize import set_metrics
+from colorize import scoring
 from colorize.errors import UserError
 
 MEAN_AB_IMAGES = 5000  # Training images the "mean colour" baseline averages over.
@@ -107,7 +107,7 @@ set. FID and LPIPS are not computed.
 """
 
 
-EXTRA_METRICS: tuple[Callable[[], set_metrics.SetMetric], ...] = ()
+EXTRA_METRICS: tuple[Callable[[], scoring.SetMetric], ...] = ()
 
 
 @jax.jit
@@ -232,7 +232,7 @@ def markdown_table(rows: Sequence[Row], source: str) -> str:
   first = rows[0].metrics
   legend = LEGEND.format(reference=f"{first['colorfulness_reference']:.1f}",
                          num_images=first["num_images"], gray_references=first["gray_references"],
-                         gray_chroma=set_metrics.GRAY_CHROMA)
+                         gray_chroma=scoring.GRAY_CHROMA)
   return "\n".join(lines) + "\n\n" + legend
 
 
@@ -258,7 +258,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "(default: the run's image_size).")
   p.add_argument("--data_dir", help="Override the run's tfds data_dir (a relative one is "
                  "relative to the current directory, as in training).")
-  p.add_argument("--batch_size", type=int, default=set_metrics.DEFAULT_BATCH_SIZE,
+  p.add_argument("--batch_size", type=int, default=scoring.DEFAULT_BATCH_SIZE,
                  help=f"Images per model and metric call (1..{MAX_BATCH_SIZE}).")
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
@@ -361,7 +361,7 @@ def run(argv: list[str] | None = None) -> int:
     print(line, file=sys.stderr)
 
   def summary(outputs):
-    return set_metrics.evaluate_arrays(outputs, references, batch_size=args.batch_size,
+    return scoring.evaluate_arrays(outputs, references, batch_size=args.batch_size,
                            extra_metrics=[factory() for factory in EXTRA_METRICS])
 
   gray = baseline_outputs(references, (0.0, 0.0))
@@ -404,12 +404,12 @@ def run(argv: list[str] | None = None) -> int:
 def _keep_gray(references: np.ndarray, source: str, sub_folder: str
                ) -> tuple[np.ndarray, str, str]:
   """The grayscale ground truths among `references` (--gray_only), and what they are."""
-  gray = set_metrics.is_gray(references)
+  gray = scoring.is_gray(references)
   if not gray.any():
     raise UserError(f"--gray_only: none of {source} is grayscale (chroma below "
-                    f"{set_metrics.GRAY_CHROMA:g} at every pixel)")
+                    f"{scoring.GRAY_CHROMA:g} at every pixel)")
   return (references[gray], f"the {gray.sum()} grayscale images (chroma below "
-          f"{set_metrics.GRAY_CHROMA:g} at every pixel) among {source}",
+          f"{scoring.GRAY_CHROMA:g} at every pixel) among {source}",
           os.path.join(sub_folder, "gray"))
 
 

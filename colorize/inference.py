@@ -46,7 +46,7 @@ DEFAULT_BATCH_SIZE = 16
 _MAX_CHUNK = 1 << 18
 _MIN_CHUNK = 1 << 10
 
-ColourArray = np.ndarray  # uint8 | uint16 | float32 [H, W, C], C in {1, 3}: an image without alpha.
+ColorArray = np.ndarray  # uint8 | uint16 | float32 [H, W, C], C in {1, 3}: an image without alpha.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,8 +229,8 @@ def _check_shapes(expected, restored, where: str) -> None:
                       "config.json edited, or the checkpoint written by another config?)")
 
 
-def _split_alpha(image: np.ndarray | Image.Image) -> tuple[ColourArray, np.ndarray | None]:
-  """Validates an image and returns (colour [H, W, 1|3], alpha uint8 [H, W] or None)."""
+def _split_alpha(image: np.ndarray | Image.Image) -> tuple[ColorArray, np.ndarray | None]:
+  """Validates an image and returns (pixels [H, W, 1|3], alpha uint8 [H, W] or None)."""
   if isinstance(image, Image.Image):
     image = image_files.to_array(image)
   image = np.asarray(image)
@@ -249,10 +249,10 @@ def _split_alpha(image: np.ndarray | Image.Image) -> tuple[ColourArray, np.ndarr
   return image, None
 
 
-def _as_rgb_uint8(colour: ColourArray) -> np.ndarray:
+def _as_rgb_uint8(pixels: ColorArray) -> np.ndarray:
   """The 8-bit RGB image the model sees (gray repeated), as in training."""
-  colour = image_files.to_uint8(colour)
-  return np.repeat(colour, 3, axis=-1) if colour.shape[-1] == 1 else colour
+  pixels = image_files.to_uint8(pixels)
+  return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
 
 
 def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -266,12 +266,12 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
   return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
 
 
-def _model_input(colour: ColourArray, size: int) -> np.ndarray:
+def _model_input(pixels: ColorArray, size: int) -> np.ndarray:
   """uint8 RGB [size, size, 3]: the image squeezed to the model's square training size."""
-  colour = image_files.to_uint8(colour)
-  if colour.shape[-1] == 1:  # Resized before the gray is repeated: a third of the work.
-    return np.repeat(_resize(colour[..., 0], size, size)[..., None], 3, axis=-1)
-  return _resize(colour, size, size)
+  pixels = image_files.to_uint8(pixels)
+  if pixels.shape[-1] == 1:  # Resized before the gray is repeated: a third of the work.
+    return np.repeat(_resize(pixels[..., 0], size, size)[..., None], 3, axis=-1)
+  return _resize(pixels, size, size)
 
 
 def _upsample(ab_hw2: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -376,37 +376,38 @@ class Colorizer:
     """
     split = [_split_alpha(image) for image in images]
     if self.native:
-      abs_hw2 = [self._native_ab(colour) for colour, _ in split]
+      abs_hw2 = [self._native_ab(pixels) for pixels, _ in split]
     else:
-      abs_hw2 = self._small_ab([colour for colour, _ in split])
+      abs_hw2 = self._small_ab([pixels for pixels, _ in split])
     # One image at a time from here: only one full-size ab and L are held at once.
-    return [_recombine(colour, _upsample(ab, colour.shape[:2]), alpha)
-            for (colour, alpha), ab in zip(split, abs_hw2)]
+    return [_recombine(pixels, _upsample(ab, pixels.shape[:2]), alpha)
+            for (pixels, alpha), ab in zip(split, abs_hw2)]
 
   def predict_ab(self, images_BSS3: np.ndarray) -> np.ndarray:
     """The model alone: ab [B, S, S, 2] of uint8 RGB images at the training resolution."""
     g = self.generator
     return np.asarray(_predict_ab(g.module, g.variables, images_BSS3, g.color_space))
 
-  def _small_ab(self, colours: list[ColourArray]) -> list[np.ndarray]:
+  def _small_ab(self, pixel_arrays: list[ColorArray]) -> list[np.ndarray]:
     """ab [S, S, 2] of each image, resized to the training size S, in fixed-size batches."""
-    small = np.stack([_model_input(colour, self.generator.image_size) for colour in colours])
+    size = self.generator.image_size
+    small = np.stack([_model_input(pixels, size) for pixels in pixel_arrays])
     return [ab for (batch,), n in batches.padded([small], self.batch_size)
             for ab in self.predict_ab(batch)[:n]]
 
-  def _native_ab(self, colour: ColourArray) -> np.ndarray:
+  def _native_ab(self, pixels: ColorArray) -> np.ndarray:
     """ab of the whole image: reflect-padded to a multiple of the stride, then cropped."""
-    height, width = colour.shape[:2]
+    height, width = pixels.shape[:2]
     stride = 2**self._depth
     pad = [(0, -height % stride), (0, -width % stride), (0, 0)]
-    padded = np.pad(_as_rgb_uint8(colour), pad, mode="reflect")
+    padded = np.pad(_as_rgb_uint8(pixels), pad, mode="reflect")
     return self.predict_ab(padded[None])[0, :height, :width]
 
 
-def _recombine(colour: ColourArray, ab_HW2: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+def _recombine(pixels: ColorArray, ab_HW2: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
   """The image's own full-resolution L with the predicted ab, as uint8 RGB(A)."""
-  height, width, channels = colour.shape
-  lightness = _map_pixels(_lightness_fn, colour.reshape(-1, channels))
+  height, width, channels = pixels.shape
+  lightness = _map_pixels(_lightness_fn, pixels.reshape(-1, channels))
   rgb = _map_pixels(_recombine_fn, lightness,
                     ab_HW2.reshape(-1, 2).astype(np.float32, copy=False))
   rgb = rgb.reshape(height, width, 3)

@@ -44,7 +44,7 @@ SHAPES_SPLITS = {"train": (0, 4096), "validation": (2, 256), "test": (1, 256)}
 JITTER_SCALE = 286 / 256
 # (hue, saturation, value) ranges of discs (red/orange, mid gray), squares (blue/purple, dark)
 # and triangles (yellow, bright).
-_SHAPE_COLOURS = [((-0.02, 0.08), (0.75, 0.95), (0.85, 1.0)),
+_SHAPE_COLORS = [((-0.02, 0.08), (0.75, 0.95), (0.85, 1.0)),
                   ((0.62, 0.78), (0.6, 0.85), (0.55, 0.75)),
                   ((0.13, 0.17), (0.75, 0.95), (0.9, 1.0))]
 _ACCEPTED = ("config.dataset must be a tfds name (e.g. 'cifar10'), 'folder:/path/to/images' "
@@ -394,10 +394,10 @@ def _draw_shapes(rng: np.random.Generator, size: int) -> np.ndarray:
 
   for _ in range(rng.integers(1, 4)):
     kind = rng.integers(3)
-    colour = hsv(*_SHAPE_COLOURS[kind])
+    rgb = hsv(*_SHAPE_COLORS[kind])
     cx, cy = rng.uniform(0.15, 0.85, size=2)
     r = rng.uniform(0.1, 0.22)
-    for radius, fill in ((r + 1.5 / size, 0.15 * colour), (r, colour)):  # Outline, then fill.
+    for radius, fill in ((r + 1.5 / size, 0.15 * rgb), (r, rgb)):  # Outline, then fill.
       dx, dy = np.abs(x - cx), y - cy
       if kind == 0:
         mask = dx**2 + dy**2 < radius**2

@@ -36,7 +36,7 @@ from colorize import metric_writer
 from colorize import nonfinite
 from colorize import plots
 from colorize import preemption
-from colorize import set_metrics
+from colorize import scoring
 from colorize import train_calls
 from colorize import train_step
 from colorize import validation
@@ -99,7 +99,7 @@ def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointMa
 
 
 def _evaluate(predict, state, eval_images: np.ndarray) -> dict[str, float | None]:
-  """The results table's metrics (set_metrics) on the eval images, keys prefixed eval_.
+  """The results table's metrics (scoring) on the eval images, keys prefixed eval_.
 
   Outputs are scored as saved, 8-bit sRGB, exactly as `python -m colorize.evaluate` scores
   them; `eval_l1` is the mean |ab error| / 110 and `eval_psnr` the pooled PSNR on sRGB in
@@ -107,7 +107,7 @@ def _evaluate(predict, state, eval_images: np.ndarray) -> dict[str, float | None
   """
   outputs = [np.round(np.asarray(predict(state, batch))[:n] * 255).astype(np.uint8)
              for (batch,), n in batches.padded([eval_images], EVAL_BATCH)]
-  summary = set_metrics.evaluate_arrays(np.concatenate(outputs), eval_images,
+  summary = scoring.evaluate_arrays(np.concatenate(outputs), eval_images,
                                         batch_size=EVAL_BATCH)
   return {f"eval_{name}": value for name, value in summary.items()}
 

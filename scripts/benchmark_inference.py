@@ -7,7 +7,7 @@ For each size, grayscale versions of `skimage.data.astronaut()` resized to it (p
 content, so the codecs do realistic work; needs scikit-image, the test extra) are written to
 a temporary folder, then timed after a warm-up pass (compilation excluded):
   * end_to_end: files -> decode -> colorize -> encode -> files, as the CLI does it
-    (`colorize.colorize.colorize_files`);
+    (`colorize.cli.colorize_files`);
   * one_file: one file alone, end to end: a user's latency for one photo (the target for
     1024x768 on the 2-core CPU is under 0.5 s; the table says whether it is met);
   * arrays: `Colorizer.colorize_batch` on decoded arrays (the Python API; no file I/O);
@@ -31,7 +31,7 @@ from PIL import Image
 from skimage import data as skimage_data
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from colorize import colorize as cli  # pylint: disable=g-import-not-at-top
+from colorize import cli  # pylint: disable=g-import-not-at-top
 from colorize import inference  # pylint: disable=g-import-not-at-top
 
 TARGET_MS = 500  # One 1024x768 photo, decode to encode, on the 2-core CPU.

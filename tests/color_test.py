@@ -150,7 +150,7 @@ def test_clipping_channels_would_move_lightness():
   assert (moved > 1.0).mean() > 0.3
 
 
-def test_gamut_mapping_leaves_in_gamut_colours_and_reaches_the_edge():
+def test_gamut_mapping_leaves_in_gamut_colors_and_reaches_the_edge():
   lab = skimage.color.rgb2lab(_all_rgb()).astype(np.float32)
   np.testing.assert_allclose(np.asarray(color.lab_to_rgb_in_gamut(lab)),
                              np.clip(_all_rgb(), 0, 1), atol=1e-4)

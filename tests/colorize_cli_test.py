@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from colorize import colorize as cli
+from colorize import cli
 from colorize import train
 from colorize.errors import UserError
 from configs import test as test_config

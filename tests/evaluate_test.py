@@ -10,7 +10,7 @@ import skimage.metrics
 
 from colorize import color
 from colorize import evaluate
-from colorize import set_metrics
+from colorize import scoring
 from colorize import input_pipeline
 from colorize import metrics
 from colorize import train
@@ -36,8 +36,8 @@ def runs(tmp_path_factory):
 
 def test_perfect_outputs():
   refs = _images()
-  got = set_metrics.evaluate_arrays(refs, refs)
-  assert got["psnr"] == pytest.approx(set_metrics.PSNR_CEILING_DB)  # Not inf: see the constant.
+  got = scoring.evaluate_arrays(refs, refs)
+  assert got["psnr"] == pytest.approx(scoring.PSNR_CEILING_DB)  # Not inf: see the constant.
   for key in ("ssim", "ab_auc", "lab_acc_2pct", "lab_acc_5pct", "colorfulness_ratio",
               "ab_hist_intersection"):
     assert got[key] == pytest.approx(1.0, abs=1e-5), key
@@ -47,8 +47,8 @@ def test_perfect_outputs():
 
 def test_summary_is_the_mean_of_the_per_image_metrics_whatever_the_batching():
   refs, outs = _images(seed=1), _images(seed=2)
-  got = set_metrics.evaluate_arrays(outs, refs, batch_size=3)  # 3 + 3 + 3 + 1 padded.
-  assert got == pytest.approx(set_metrics.evaluate_arrays(outs, refs, batch_size=64), rel=1e-5)
+  got = scoring.evaluate_arrays(outs, refs, batch_size=3)  # 3 + 3 + 3 + 1 padded.
+  assert got == pytest.approx(scoring.evaluate_arrays(outs, refs, batch_size=64), rel=1e-5)
   lab_o, lab_r = skimage.color.rgb2lab(outs), skimage.color.rgb2lab(refs)
   assert got["delta_e2000"] == pytest.approx(
       skimage.color.deltaE_ciede2000(lab_o, lab_r).mean(), rel=1e-4)
@@ -62,17 +62,17 @@ def test_summary_is_the_mean_of_the_per_image_metrics_whatever_the_batching():
       float(metrics.histogram_intersection(*hist)), rel=1e-5)
 
 
-def _gray_and_colour(n_gray=3, n_colour=7, size=16):
+def _gray_and_color(n_gray=3, n_color=7, size=16):
   """Random colour images, then random grayscale ones (R = G = B)."""
   gray = np.repeat(_images(n_gray, size, seed=5)[..., :1], 3, axis=-1)
-  return np.concatenate([_images(n_colour, size, seed=6), gray])
+  return np.concatenate([_images(n_color, size, seed=6), gray])
 
 
 def test_psnr_is_pooled_and_the_per_image_mean_skips_grayscale_ground_truths():
-  refs = _gray_and_colour()
+  refs = _gray_and_color()
   # The gray baseline reproduces the grayscale pictures exactly.
   outs = evaluate.baseline_outputs(refs, (0.0, 0.0))
-  got = set_metrics.evaluate_arrays(outs, refs, batch_size=4)
+  got = scoring.evaluate_arrays(outs, refs, batch_size=4)
   assert got["num_images"] == 10 and got["gray_references"] == 3
   # Pooled: the PSNR of the whole set as one array (skimage, the reference).
   assert got["psnr"] == pytest.approx(
@@ -82,13 +82,13 @@ def test_psnr_is_pooled_and_the_per_image_mean_skips_grayscale_ground_truths():
                for r, o in zip(refs[:7], outs[:7])]
   assert got["psnr_per_image"] == pytest.approx(np.mean(per_image), abs=1e-3)
   # What the old per-image mean over every image would have said: inflated by the 3.
-  inflated = (np.sum(per_image) + 3 * set_metrics.PSNR_CEILING_DB) / 10
+  inflated = (np.sum(per_image) + 3 * scoring.PSNR_CEILING_DB) / 10
   assert inflated > got["psnr"] + 10
 
 
 def test_metrics_undefined_on_an_all_grayscale_set_are_none():
-  refs = _gray_and_colour(n_gray=4, n_colour=0)
-  got = set_metrics.evaluate_arrays(_images(4, seed=9), refs)
+  refs = _gray_and_color(n_gray=4, n_color=0)
+  got = scoring.evaluate_arrays(_images(4, seed=9), refs)
   assert got["psnr_per_image"] is None and got["colorfulness_ratio"] is None
   assert got["gray_references"] == 4 and np.isfinite(got["psnr"])
   table = evaluate.markdown_table([evaluate.Row("run", "l1", "1", got)], "four gray images")
@@ -96,23 +96,23 @@ def test_metrics_undefined_on_an_all_grayscale_set_are_none():
 
 
 def test_is_gray_finds_pictures_without_chroma():
-  refs = _gray_and_colour()
+  refs = _gray_and_color()
   tinted = refs[-1:].copy()
   tinted[0, 0, 0] = [140, 120, 100]  # One coloured pixel is enough to be a colour picture.
-  np.testing.assert_array_equal(set_metrics.is_gray(np.concatenate([refs, tinted])),
+  np.testing.assert_array_equal(scoring.is_gray(np.concatenate([refs, tinted])),
                                 [False] * 7 + [True] * 3 + [False])
 
 
 def test_images_smaller_than_the_ssim_window_have_no_ssim():
   refs = _images(size=8)
-  assert "ssim" not in set_metrics.evaluate_arrays(refs, refs)
+  assert "ssim" not in scoring.evaluate_arrays(refs, refs)
 
 
 def test_rejects_float_or_mismatched_arrays():
   with pytest.raises(ValueError, match="uint8"):
-    set_metrics.evaluate_arrays(_images() / 255.0, _images() / 255.0)
+    scoring.evaluate_arrays(_images() / 255.0, _images() / 255.0)
   with pytest.raises(ValueError, match="shape"):
-    set_metrics.evaluate_arrays(_images(size=16), _images(size=12))
+    scoring.evaluate_arrays(_images(size=16), _images(size=12))
 
 
 def test_extra_set_metrics_are_fed_every_image():
@@ -127,12 +127,12 @@ def test_extra_set_metrics_are_fed_every_image():
       return {"count": float(self.n)}
 
   refs = _images()
-  assert set_metrics.evaluate_arrays(refs, refs, batch_size=4, extra_metrics=[Count()])[
+  assert scoring.evaluate_arrays(refs, refs, batch_size=4, extra_metrics=[Count()])[
       "count"] == 10
 
 
 @pytest.mark.parametrize("ab", [(0.0, 0.0), (20.0, -30.0)])
-def test_baseline_outputs_keep_the_lightness_and_set_the_colour(ab):
+def test_baseline_outputs_keep_the_lightness_and_set_the_color(ab):
   refs = np.full((2, 4, 4, 3), 128, np.uint8)
   refs[1] = [150, 100, 60]
   lab_in = skimage.color.rgb2lab(refs)
@@ -214,7 +214,7 @@ def test_command_on_a_folder_reports_unreadable_files(runs, tmp_path, capsys):
 def test_command_keeps_only_grayscale_ground_truths(runs, tmp_path):
   folder = tmp_path / "mixed"
   folder.mkdir()
-  for i, image in enumerate(_gray_and_colour(n_gray=3, n_colour=4)):
+  for i, image in enumerate(_gray_and_color(n_gray=3, n_color=4)):
     Image.fromarray(image).save(folder / f"{i}.png")
   assert evaluate.run([f"--workdir={runs / 'a'}", f"--images={folder}", "--gray_only",
                        "--num_samples=3"]) == 0
@@ -222,7 +222,7 @@ def test_command_keeps_only_grayscale_ground_truths(runs, tmp_path):
   record = json.loads((out / "metrics.json").read_text())
   assert record["num_images"] == 3 and record["metrics"]["gray_references"] == 3
   assert "3 grayscale images" in record["source"]
-  assert record["baselines"]["gray"]["psnr"] == pytest.approx(set_metrics.PSNR_CEILING_DB)
+  assert record["baselines"]["gray"]["psnr"] == pytest.approx(scoring.PSNR_CEILING_DB)
   # gray | output | ground truth, 3 images of 8x8 shown 16x.
   grid = Image.open(out / "grid.png")
   assert grid.height == 3 * (8 * 16 + 2) + 2 and grid.width > 3 * (8 * 16 + 2)

@@ -14,7 +14,7 @@ from PIL import EpsImagePlugin
 from PIL import Image
 import pytest
 
-from colorize import colorize as cli
+from colorize import cli
 from colorize import evaluate
 from colorize import input_pipeline
 from colorize.errors import UserError

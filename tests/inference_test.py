@@ -166,7 +166,7 @@ def test_alpha_is_kept(colorizer):
   assert out_la.shape == (6, 5, 4) and np.array_equal(out_la[..., 3], gray_alpha[..., 1])
 
 
-def test_batches_equal_single_images_and_colour_is_added(colorizer):
+def test_batches_equal_single_images_and_color_is_added(colorizer):
   rng = np.random.default_rng(2)
   images = [_gray(rng, (9 + i, 12, 3)) for i in range(6)]  # 2 model calls at batch 4.
   batched = colorizer.colorize_batch(images)

@@ -27,9 +27,9 @@ def _key(image):
   return min(image.tobytes(), image[:, ::-1].tobytes())
 
 
-def _solid(path, mode, size, colour, **save_kwargs):
+def _solid(path, mode, size, fill, **save_kwargs):
   path.parent.mkdir(parents=True, exist_ok=True)
-  Image.new(mode, size, colour).save(path, **save_kwargs)
+  Image.new(mode, size, fill).save(path, **save_kwargs)
 
 
 def test_shapes_and_dtypes():
@@ -102,7 +102,7 @@ def test_flips_about_half_the_images():
   assert 0.3 < np.mean(flipped) < 0.7
 
 
-def test_shapes_colour_follows_the_scene():
+def test_shapes_color_follows_the_scene():
   images = input_pipeline.eval_images(helpers.config(image_size=32), 64)
   # Medians over images and columns, so the shapes in some images do not count.
   top, bottom = np.median(images[:, 0], (0, 1)), np.median(images[:, -1], (0, 1))
@@ -116,7 +116,7 @@ def test_folder_decodes_modes_sizes_and_nesting(tmp_path):
   (tmp_path / "b").mkdir()
   palette.save(tmp_path / "b" / "palette.png")
   expected = {tmp_path / "b" / "palette.png": (0, 0, 255)}
-  for name, mode, size, colour, rgb in [
+  for name, mode, size, fill, rgb in [
       ("a/rgb.png", "RGB", (20, 12), (200, 30, 40), (200, 30, 40)),
       ("a/deep/gray.PNG", "L", (9, 9), 77, (77, 77, 77)),
       ("a/deep/rgba.webp", "RGBA", (8, 16), (10, 200, 30, 128), (10, 200, 30)),
@@ -124,7 +124,7 @@ def test_folder_decodes_modes_sizes_and_nesting(tmp_path):
       ("c/cmyk.jpg", "CMYK", (16, 16), (0, 255, 255, 0), (255, 0, 0)),
       ("photo.JPEG", "RGB", (40, 24), (30, 60, 90), (30, 60, 90)),
       ("d/plain.bmp", "RGB", (8, 8), (1, 2, 3), (1, 2, 3))]:
-    _solid(tmp_path / name, mode, size, colour)
+    _solid(tmp_path / name, mode, size, fill)
     expected[tmp_path / name] = rgb
   (tmp_path / "notes.txt").write_text("not an image, and not an image extension")
   config = helpers.config(dataset=f"folder:{tmp_path}")
@@ -248,7 +248,9 @@ def test_cifar_default_splits_hold_out_a_validation_tenth():
                                                           for i in range(5)]))
 
 
-def test_tfds_mock_data(tmp_path):
+def test_tfds_mock_data(tmp_path, monkeypatch):
+  # mock_data serves examples without files; the trainer reads only a prepared dataset.
+  monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
   for name, channels in [("cifar10", 3), ("mnist", 1)]:
     config = helpers.config(dataset=name, data_dir=str(tmp_path))
     with tfds.testing.mock_data(num_examples=20):

@@ -103,8 +103,8 @@ def test_critic_patch_score_shape(size, num_layers, patches):
   critic = models.PatchCritic(width=8, num_layers=num_layers)
   params = _abstract_variables(critic, (1, size, size, 1), (1, size, size, 2))
   cond = jax.ShapeDtypeStruct((5, size, size, 1), jnp.float32)
-  colour = jax.ShapeDtypeStruct((5, size, size, 2), jnp.float32)
-  scores = jax.eval_shape(critic.apply, params, cond, colour)
+  ab = jax.ShapeDtypeStruct((5, size, size, 2), jnp.float32)
+  scores = jax.eval_shape(critic.apply, params, cond, ab)
   assert scores.shape == (5, patches, patches, 1)
   assert scores.dtype == jnp.float32
 
@@ -182,16 +182,16 @@ def test_critic_is_per_sample():
   critic = models.PatchCritic(width=8, num_layers=2)
   params = _numpy_variables(_abstract_variables(critic, (1, 16, 16, 1), (1, 16, 16, 2)))
   apply = jax.jit(critic.apply)
-  cond, colour = _uniform((3, 16, 16, 1), seed=1), _uniform((3, 16, 16, 2), seed=2)
-  scores = np.asarray(apply(params, cond, colour))
+  cond, ab = _uniform((3, 16, 16, 1), seed=1), _uniform((3, 16, 16, 2), seed=2)
+  scores = np.asarray(apply(params, cond, ab))
   assert scores.shape == (3, 3, 3, 1)
   new_scores = np.asarray(apply(params, cond.at[1].set(-cond[1]),
-                                colour.at[1].set(_uniform((16, 16, 2), seed=3))))
+                                ab.at[1].set(_uniform((16, 16, 2), seed=3))))
   assert not np.allclose(new_scores[1], scores[1])
   np.testing.assert_allclose(new_scores[0], scores[0], rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(new_scores[2], scores[2], rtol=1e-6, atol=1e-6)
   # A sample scored in a batch of its own copies gets the score it gets in the mixed batch.
-  alone = np.asarray(apply(params, jnp.repeat(cond[:1], 3, 0), jnp.repeat(colour[:1], 3, 0)))
+  alone = np.asarray(apply(params, jnp.repeat(cond[:1], 3, 0), jnp.repeat(ab[:1], 3, 0)))
   np.testing.assert_allclose(alone[0], scores[0], rtol=1e-5, atol=1e-6)
 
 
@@ -200,8 +200,8 @@ def test_critic_input_gradient_is_per_sample():
   # `losses.gradient_penalty` relies on when it differentiates the summed per-sample scores.
   critic = models.PatchCritic(width=8, num_layers=2)
   params = _numpy_variables(_abstract_variables(critic, (1, 8, 8, 1), (1, 8, 8, 2)))
-  cond, colour = _uniform((2, 8, 8, 1), seed=1), _uniform((2, 8, 8, 2), seed=2)
-  grad = jax.jit(jax.grad(lambda x: critic.apply(params, cond, x)[0].sum()))(colour)
+  cond, ab = _uniform((2, 8, 8, 1), seed=1), _uniform((2, 8, 8, 2), seed=2)
+  grad = jax.jit(jax.grad(lambda x: critic.apply(params, cond, x)[0].sum()))(ab)
   assert np.all(np.asarray(grad[1]) == 0.0)
   assert np.any(np.asarray(grad[0]) != 0.0)
 

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from colorize import colorize as cli
+from colorize import cli
 from colorize import evaluate
 from colorize import inference
 from colorize import train

@@ -74,13 +74,13 @@ def _batch_sums(outputs_BHW3, references_BHW3, valid_B, with_ssim: bool):
   ref = references_BHW3.astype(jnp.float32) / 255.0
   out_lab, ref_lab = color.rgb_to_lab(out), color.rgb_to_lab(ref)
   mse = metrics.mean_squared_error(out, ref)
-  colour_reference = (metrics.max_chroma(ref_lab) >= GRAY_CHROMA).astype(jnp.float32)
+  color_reference = (metrics.max_chroma(ref_lab) >= GRAY_CHROMA).astype(jnp.float32)
   per_image = {
       "squared_error": mse,
       # Only over colour ground truths: a grayscale one reproduced by a gray output would
       # count as the ceiling, and a few of them dominate a mean of logarithms.
-      "psnr_per_image": colour_reference * -10.0 * jnp.log10(jnp.maximum(mse, _MSE_FLOOR)),
-      "colour_references": colour_reference,
+      "psnr_per_image": color_reference * -10.0 * jnp.log10(jnp.maximum(mse, _MSE_FLOOR)),
+      "color_references": color_reference,
       "delta_e2000": metrics.mean_delta_e2000(out_lab, ref_lab),
       "ab_auc": metrics.ab_auc(out_lab, ref_lab),
       "lab_acc_2pct": metrics.lab_accuracy(out_lab, ref_lab, 0.02),
@@ -96,7 +96,7 @@ def _batch_sums(outputs_BHW3, references_BHW3, valid_B, with_ssim: bool):
   return sums, metrics.ab_histogram(out_lab, valid_B), metrics.ab_histogram(ref_lab, valid_B)
 
 
-class ColourMetrics:
+class ColorMetrics:
   """The pixel metrics of `colorize.metrics` over a set, fed batch by batch (a SetMetric).
 
   Batches are cut or padded to `batch_size` images, so one compiled program serves any
@@ -154,16 +154,16 @@ class ColourMetrics:
     if not self._count:
       raise ValueError("no images were evaluated")
     sums = dict(self._sums)
-    colour_references = sums.pop("colour_references")
+    color_references = sums.pop("color_references")
     means = {key: value / self._count for key, value in sums.items()}
     means["psnr"] = float(-10.0 * np.log10(max(means.pop("squared_error"), _MSE_FLOOR)))
-    means["psnr_per_image"] = (sums["psnr_per_image"] / colour_references
-                               if colour_references else None)
+    means["psnr_per_image"] = (sums["psnr_per_image"] / color_references
+                               if color_references else None)
     reference = means["colorfulness_reference"]
     means["colorfulness_ratio"] = means["colorfulness"] / reference if reference else None
     means["ab_hist_intersection"] = float(metrics.histogram_intersection(*self._histograms))
     means["num_images"] = self._count
-    means["gray_references"] = self._count - round(colour_references)
+    means["gray_references"] = self._count - round(color_references)
     ordered = [k for k in SUMMARY_ORDER if k in means] + ["colorfulness_reference"]
     return {key: means[key] for key in ordered}
 
@@ -182,12 +182,12 @@ def evaluate_arrays(outputs_BHW3: np.ndarray, references_BHW3: np.ndarray, *,
     extra_metrics: further SetMetrics (e.g. FID), fed the same batches.
 
   Returns:
-    {metric: value}: `ColourMetrics.result()`, then each extra metric's.
+    {metric: value}: `ColorMetrics.result()`, then each extra metric's.
   """
-  colour = ColourMetrics(batch_size)
-  for metric in (colour, *extra_metrics):
+  color_metrics = ColorMetrics(batch_size)
+  for metric in (color_metrics, *extra_metrics):
     metric.update(outputs_BHW3, references_BHW3)
-  summary = colour.result()
+  summary = color_metrics.result()
   for metric in extra_metrics:
     summary.update(metric.result())
   return summary
