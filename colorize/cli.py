@@ -55,9 +55,6 @@ DEFAULT_MAX_PIXELS = 50_000_000
 # PNG's zlib level 1 encodes several times faster than Pillow's default 6 for a slightly larger
 # file: encoding would otherwise dominate the run (docs/colorize.md has the timings).
 _SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "PNG": {"compress_level": 1}}
-# --batch_size's ceiling: every model call is padded to the batch size, so a larger one only
-# costs memory and time (10**12 would ask for terabytes).
-MAX_BATCH_SIZE = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,14 +95,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help="Output format for every file (default: the input's extension).")
   p.add_argument("--overwrite", action="store_true", help="Replace existing outputs.")
   p.add_argument("--batch_size", type=int, default=inference.DEFAULT_BATCH_SIZE,
-                 help=f"Images per model call (1..{MAX_BATCH_SIZE}).")
+                 help=f"Images per model call (1..{inference.MAX_BATCH_SIZE}).")
   p.add_argument("--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
                  help="Larger images are skipped; also the pixels of one batch in memory.")
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
-  if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
-    p.error(f"--batch_size={args.batch_size}: give 1..{MAX_BATCH_SIZE} (each model call is "
-            "padded to it)")
+  if not 1 <= args.batch_size <= inference.MAX_BATCH_SIZE:
+    p.error(f"--batch_size={args.batch_size}: give 1..{inference.MAX_BATCH_SIZE} (each model "
+            "call is padded to it)")
   if args.max_pixels < 1:
     p.error("--max_pixels must be positive")
   for flag in ("workdir", "output"):  # E.g. --output=$UNSET: not the current directory.

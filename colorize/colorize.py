@@ -1,7 +1,7 @@
-"""`python -m colorize.colorize`: the `colorize` command under its name; its code is `cli`."""
+"""`python -m colorize.colorize` (and older installs' `colorize` command): `cli.run`."""
 import sys
 
-from colorize import cli
+from colorize.cli import run
 
 if __name__ == "__main__":
-  sys.exit(cli.run())
+  sys.exit(run())

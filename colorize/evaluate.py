@@ -67,10 +67,7 @@ from colorize.errors import UserError
 
 MEAN_AB_IMAGES = 5000  # Training images the "mean colour" baseline averages over.
 NUM_SAMPLES = 8  # Images (columns) in grid.png.
-# --size and --batch_size ceilings: every image is held at --size squared (4 MB at 1024),
-# and every call is padded to --batch_size.
-MAX_SIZE = 1024
-MAX_BATCH_SIZE = 1024
+MAX_SIZE = 1024  # --size's ceiling: every image is held at --size squared (4 MB at 1024).
 
 # Summary metrics in table order: key -> (column heading, format). Definitions in LEGEND.
 COLUMNS = {
@@ -259,7 +256,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
   p.add_argument("--data_dir", help="Override the run's tfds data_dir (a relative one is "
                  "relative to the current directory, as in training).")
   p.add_argument("--batch_size", type=int, default=scoring.DEFAULT_BATCH_SIZE,
-                 help=f"Images per model and metric call (1..{MAX_BATCH_SIZE}).")
+                 help=f"Images per model and metric call (1..{inference.MAX_BATCH_SIZE}).")
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
   if not args.workdir:
@@ -268,8 +265,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.workdir, args.compare = args.compare[0], args.compare[1:]
   if args.num_images < 0 or args.num_samples < 1:
     p.error("--num_images must be >= 0, --num_samples positive")
-  if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
-    p.error(f"--batch_size={args.batch_size}: give 1..{MAX_BATCH_SIZE}")
+  if not 1 <= args.batch_size <= inference.MAX_BATCH_SIZE:
+    p.error(f"--batch_size={args.batch_size}: give 1..{inference.MAX_BATCH_SIZE}")
   if args.size is not None and not 1 <= args.size <= MAX_SIZE:
     p.error(f"--size={args.size}: give 1..{MAX_SIZE} (every image is held at that size)")
   for workdir in [args.workdir] + args.compare:  # E.g. --workdir=$UNSET.

@@ -41,6 +41,9 @@ from colorize import validation
 from colorize.errors import UserError
 
 DEFAULT_BATCH_SIZE = 16
+# --batch_size's ceiling in the commands: every model call is padded to the batch size, so a
+# larger one only costs memory and time (10**12 would ask for terabytes).
+MAX_BATCH_SIZE = 1024
 # Pixels per call of the colour conversions: float temporaries stay at a few MB, and images
 # smaller than this round up to a power of two, so a handful of compiled shapes serve any size.
 _MAX_CHUNK = 1 << 18

@@ -65,9 +65,9 @@ def _config_file_error(argv: list[str], error: BaseException) -> str | None:
     return (f"--config={spec}: {path}, line {lines[-1]}: {type(error).__name__}: "
             f"{errors.first_line(error)}; fix the config file")
   if isinstance(error, OSError):
-    reason = error.strerror or os.strerror(errno.ENOENT)
-    return f"--config={spec}: cannot load {path} ({reason}); give a config file, e.g. " \
-        "--config=configs/cifar10.py"
+    return (f"--config={spec}: cannot load {path} "
+            f"({error.strerror or os.strerror(errno.ENOENT)}); give a config file, e.g. "
+            "--config=configs/cifar10.py")
   return None
 
 

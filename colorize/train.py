@@ -43,7 +43,6 @@ from colorize import validation
 from colorize import workdir as workdir_lib
 from colorize.errors import UserError
 
-EVAL_BATCH = 64  # Eval batches are padded to this size so one compiled shape serves all.
 # Training batches over which the EMA weights' batch-norm statistics are averaged: enough
 # that the estimate's noise is small next to the statistics' change between checkpoints.
 EMA_STATS_BATCHES = 50
@@ -105,10 +104,10 @@ def _evaluate(predict, state, eval_images: np.ndarray) -> dict[str, float | None
   them; `eval_l1` is the mean |ab error| / 110 and `eval_psnr` the pooled PSNR on sRGB in
   [0, 1]. A metric undefined on the eval images (e.g. all grayscale) is None.
   """
+  size = scoring.DEFAULT_BATCH_SIZE  # Padded to it: one compiled shape serves every batch.
   outputs = [np.round(np.asarray(predict(state, batch))[:n] * 255).astype(np.uint8)
-             for (batch,), n in batches.padded([eval_images], EVAL_BATCH)]
-  summary = scoring.evaluate_arrays(np.concatenate(outputs), eval_images,
-                                        batch_size=EVAL_BATCH)
+             for (batch,), n in batches.padded([eval_images], size)]
+  summary = scoring.evaluate_arrays(np.concatenate(outputs), eval_images, batch_size=size)
   return {f"eval_{name}": value for name, value in summary.items()}
 
 
