@@ -10,7 +10,6 @@ where the backend does not say, as on CPU); otherwise it is sharded over the dev
 examples, and each device contributes the crops of the images it holds (the others add zeros),
 summed over the devices.
 """
-import functools
 
 import jax
 import jax.numpy as jnp

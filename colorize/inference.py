@@ -21,7 +21,7 @@ import functools
 import json
 import logging
 import os
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from absl import logging as absl_logging
 import jax
