@@ -51,6 +51,7 @@ def test_variants_compose_in_order():
   config = cifar10.get_config("seed,subset100")
   assert config.num_epochs == 100 and config.sample_epochs == (1, 10, 25, 50, 100)
   assert config.optimizer.decay_start == 1.0 and config.ema_decay == 0.0
+  assert cifar10.get_config("subset100").ema_decay == 0.999  # The chosen recipe's default.
   with pytest.raises(ValueError, match="unknown variant 'subsett'.*seed, "):
     cifar10.get_config("seed,subsett")
 
