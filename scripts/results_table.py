@@ -15,6 +15,7 @@ images only). Prints a Markdown table.
 """
 import argparse
 import collections
+import contextlib
 import json
 import os
 import re
@@ -63,7 +64,9 @@ def run_metrics(workdir: str, split: str | None) -> dict:
   path = os.path.join(workdir, "eval", str(steps[-1]), sub, "metrics.json")
   if not os.path.exists(path):
     args = [f"--workdir={workdir}"] + ([f"--split={split}"] if split else [])
-    if evaluate.run(args) != 0:
+    with contextlib.redirect_stdout(sys.stderr):  # Each run's own table; stdout is ours.
+      status = evaluate.run(args)
+    if status != 0:
       raise UserError(f"{workdir}: python -m colorize.evaluate {' '.join(args)} failed")
   with open(path) as f:
     return json.load(f)

@@ -6,8 +6,9 @@ r"""Which of pix2pix's and WGAN-GP's usual improvements help the seed recipe (CI
     python scripts/results_table.py runs/recipe/*
 
 One change at a time from the seed recipe (`configs/cifar10.py:seed,subset`: 10 epochs of
-the subset's 4,576 training images, the same budget for every point), each with seeds 0 and
-1; the choice is made on the validation split (train[90%:]), never on test:
+the subset's 4,576 training images, the same budget for every point), seed 0, then the two
+changes that looked useful together; the choice is made on the validation split
+(train[90%:]), never on test, and confirmed with three seeds (docs/results.md):
   (none)                            the seed recipe itself
   ema_decay=0.999                   EMA of the generator (batch statistics recomputed for it)
   model.dropout_layers=full_width   dropout only where pix2pix has it (full-width layers)
@@ -20,6 +21,7 @@ the subset's 4,576 training images, the same budget for every point), each with 
                                     divides out the overall scale, so this ratio is the
                                     adversarial weight)
   model.norm=instance               a generator norm without running statistics
+  ema_decay + decay_start           the EMA and the learning-rate decay together
 """
 from configs.sweeps import Sweep
 
@@ -35,10 +37,11 @@ CHANGES = [
     {"l1_weight": 30.0},
     {"l1_weight": 300.0},
     {"model.norm": "instance"},
+    {"ema_decay": 0.999, "optimizer.decay_start": 0.5},
 ]
 
 
 def get_sweep() -> Sweep:
-  """Every change above, alone, with seed 0, then all of them again with seed 1."""
+  """Every change above with seed 0: a screen; the seeds' spread is measured on the winner."""
   return Sweep(config="configs/cifar10.py:seed,subset",
-               points=[{**change, "seed": seed} for seed in (0, 1) for change in CHANGES])
+               points=[{**change, "seed": 0} for change in CHANGES])
