@@ -11,7 +11,7 @@ scripts/wheelhouse.txt and a prepared tfds directory, no network.) In one go it 
    peak device memory, and the FLOP utilisation: the model's FLOPs per iteration over the
    time, against the device's dense peak for the dtype (`PEAK_TFLOPS` by device kind, or
    --peak_tflops);
-2. a real `python -m colorize.main --config=configs/cifar10.py:subset` run of --train_steps
+2. a real `python -m colorize.main --config=configs/cifar10.py:seed,subset` run of --train_steps
    steps of the seed recipe (batch 16, data on the device, K per backend, evaluation and
    checkpoints at the full recipe's cadence), its steps/s after the first call, and the wall
    time that projects for the full seed recipe, 312,500 iterations.
@@ -178,7 +178,7 @@ def training_run(args) -> dict:
     flags = ["--config=configs/test.py", f"--config.num_train_steps={args.train_steps}",
              "--config.eval_every_steps=1000", "--config.checkpoint_every_steps=1000"]
   else:  # The seed recipe on the subset, at the full recipe's eval and checkpoint cadence.
-    flags = ["--config=configs/cifar10.py:subset", f"--config.data_dir={args.data_dir}",
+    flags = ["--config=configs/cifar10.py:seed,subset", f"--config.data_dir={args.data_dir}",
              f"--config.num_train_steps={args.train_steps}",
              "--config.eval_every_steps=3125", "--config.checkpoint_every_steps=3125"]
   flags += [f"--workdir={workdir}", "--config.data_on_device=True",
@@ -238,7 +238,7 @@ def main(argv=None) -> dict:
     config, batch, large, ks = test_config.get_config(), 8, 16, [1, 2]
     args.train_steps, args.min_time = min(args.train_steps, 8), min(args.min_time, 0.2)
   else:
-    config, batch, large = cifar10.get_config(), 16, args.large_batch
+    config, batch, large = cifar10.get_config("seed"), 16, args.large_batch
     ks = [int(k) for k in args.steps_per_call.split(",")]
     if not os.path.isdir(args.data_dir):
       raise SystemExit(f"error: no prepared tfds directory at --data_dir={args.data_dir}")

@@ -1,6 +1,6 @@
 r"""Training-step benchmark: compile time, step times, images/s, FLOP/s, PyTorch comparison.
 
-    python scripts/benchmark.py --config=configs/cifar10.py:subset --compare_torch
+    python scripts/benchmark.py --config=configs/cifar10.py:seed,subset --compare_torch
 
 (`:subset` reads the offline CIFAR-10 subset for the pipeline measurement; `--nopipeline`
 skips that measurement for configs whose data is not at hand.)
