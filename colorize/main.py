@@ -116,17 +116,26 @@ def main(argv):
                  jax.devices())
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (UserError, FloatingPointError) as e:
-    _quiet_background_threads()
-    raise SystemExit(f"error: {e}") from None
+    _exit_with_one_line(f"error: {e}")
   except OSError as e:
     if e.errno not in _DISK_ERRNOS:
       raise
-    _quiet_background_threads()
-    raise SystemExit(f"error: cannot write {e.filename or FLAGS.workdir}: {e.strerror}; "
-                     "free some space or fix the permissions, then run the same command "
-                     "to resume") from None
+    _exit_with_one_line(f"error: cannot write {e.filename or FLAGS.workdir}: {e.strerror}; "
+                        "free some space or fix the permissions, then run the same command "
+                        "to resume")
   finally:
     console.finish()
+
+
+def _exit_with_one_line(message: str) -> None:
+  """Ends the run, which saved what it could, with `message` as the last line on stderr."""
+  _quiet_background_threads()
+  print(message, file=sys.stderr)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  # Orbax's failed reads and writes can still be garbage collected while the interpreter shuts
+  # down, when no hook silences their tracebacks any more: so the process ends here.
+  os._exit(1)  # pylint: disable=protected-access
 
 
 def _quiet_background_threads() -> None:
