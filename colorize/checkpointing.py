@@ -19,6 +19,7 @@ from etils import epath
 import jax
 import orbax.checkpoint as ocp
 
+from colorize import errors
 from colorize.errors import UserError, first_line
 
 TMP_SUFFIX = ".orbax-checkpoint-tmp"
@@ -62,6 +63,7 @@ def restore_latest(manager: ocp.CheckpointManager, target):
       from step 0 on its own: that would silently lose the run.
   """
   failures = []
+  errors.drop_closed_event_loop_reports()  # A failed restore's other reads end after it.
   for step in sorted(manager.all_steps(), reverse=True):
     try:
       state = manager.restore(step, args=ocp.args.StandardRestore(target))

@@ -34,26 +34,34 @@ class OneLineParser(argparse.ArgumentParser):
     self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _is_closed_loop(unraisable) -> bool:
-  return (isinstance(unraisable.exc_value, RuntimeError)
-          and str(unraisable.exc_value) == "Event loop is closed")
+def _is_closed_loop(error: BaseException) -> bool:
+  return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
 
 
 def drop_closed_event_loop_reports() -> None:
-  """Keeps "Event loop is closed" tracebacks off stderr; other unraisables are reported.
+  """Keeps "Event loop is closed" tracebacks off stderr; everything else is still reported.
 
-  After a failed restore, TensorStore's reads of the other arrays still finish, and hand
-  their results to Orbax's event loop, which is closed by then: Python prints each as a
-  traceback while the process exits, under the one-line error. Nothing is lost with them.
-  The hook in place before is kept for everything else (so tests still see the rest).
+  Call it before an Orbax restore that may fail. When one array cannot be read, TensorStore's
+  reads of the others still finish and hand their results to Orbax's event loop, which is
+  closed by then. Python reports each from TensorStore's threads, as an unraisable exception
+  or through sys.excepthook, at any moment after the failure: in the middle of the one-line
+  error, or of a resumed run's log. Nothing is lost with them. The hooks in place before
+  handle every other report (so pytest still sees the rest).
   """
-  previous = sys.unraisablehook
-  if getattr(previous, "drops_closed_event_loops", False):
-    return
+  unraisable_hook, except_hook = sys.unraisablehook, sys.excepthook
 
-  def hook(unraisable):
-    if not _is_closed_loop(unraisable):
-      previous(unraisable)
+  def unraisable(report):
+    if not _is_closed_loop(report.exc_value):
+      unraisable_hook(report)
 
-  hook.drops_closed_event_loops = True
-  sys.unraisablehook = hook
+  def uncaught(kind, value, traceback):
+    if not _is_closed_loop(value):
+      except_hook(kind, value, traceback)
+
+  # Each hook is wrapped once, however often this is called (pytest resets one of them).
+  if not hasattr(unraisable_hook, "drops_closed_event_loops"):
+    unraisable.drops_closed_event_loops = True
+    sys.unraisablehook = unraisable
+  if not hasattr(except_hook, "drops_closed_event_loops"):
+    uncaught.drops_closed_event_loops = True
+    sys.excepthook = uncaught

@@ -184,6 +184,7 @@ def restore_generator(workdir: str, step: int | None = None) -> Generator:
   names = (("gen_params", "gen_batch_stats") if abstract.ema_params is None
            else ("ema_params", "ema_batch_stats"))
   target = {name: getattr(abstract, name) for name in names if getattr(abstract, name)}
+  errors.drop_closed_event_loop_reports()
   try:
     restored = manager.restore(step, args=ocp.args.PyTreeRestore(
         item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
@@ -191,7 +192,6 @@ def restore_generator(workdir: str, step: int | None = None) -> Generator:
   # Arrays the config expects but the checkpoint lacks raise KeyError/ValueError; damaged
   # files raise those, JSONDecodeError or a bare Exception from TensorStore.
   except Exception as e:  # pylint: disable=broad-exception-caught
-    errors.drop_closed_event_loop_reports()  # The other reads still finish, after the loop.
     raise UserError(f"{workdir}: cannot restore checkpoint {step} for config.json's model "
                     f"({type(e).__name__}: {errors.first_line(e, 200)}); was config.json "
                     "edited, or is the checkpoint damaged (--step picks another)?") from None

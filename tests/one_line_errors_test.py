@@ -243,10 +243,14 @@ def test_one_line_names_the_file_or_key_and_the_fix(results, name):
 
 def test_only_closed_event_loop_reports_are_dropped(monkeypatch):
   """The damaged-checkpoint cases' one line, without the race: what the hook keeps."""
-  seen = []
+  seen, uncaught = [], []
   monkeypatch.setattr(sys, "unraisablehook", seen.append)
+  monkeypatch.setattr(sys, "excepthook", lambda kind, value, tb: uncaught.append(value))
   errors.drop_closed_event_loop_reports()
   errors.drop_closed_event_loop_reports()  # Installed once, however often it is called.
+  # TensorStore's threads report through either hook.
   for error in (RuntimeError("Event loop is closed"), RuntimeError("other"), ValueError("x")):
     sys.unraisablehook(types.SimpleNamespace(exc_value=error))
+    sys.excepthook(type(error), error, None)
   assert [str(u.exc_value) for u in seen] == ["other", "x"]
+  assert [str(e) for e in uncaught] == ["other", "x"]
