@@ -2,8 +2,13 @@
 
 Files are renamed and sections moved while the docs stay put; these checks catch the drift.
 """
+import concurrent.futures
+import importlib
+import os
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -84,3 +89,70 @@ def test_link_checker_sees_a_broken_link(tmp_path):
   assert _links(page) == ["missing.png", "docs/x.md#y", "gone.png"]
   assert _anchors(page) == {"top"}
   assert _REPO_PATH.findall("run `scripts/sweep.py` in gs://b/colorize/x") == ["scripts/sweep.py"]
+
+
+# A documented command: `python -m colorize.x`, `python scripts/x.py` or `colorize`, then its
+# arguments up to the end of the line (backslash continuations joined, comments dropped).
+_COMMAND = re.compile(
+    r"^\s*(?:\$ )?(python -m colorize(?:\.\w+)?|python scripts/\w+\.py|colorize)((?: .*)?)$",
+    flags=re.M)
+
+
+def _documented_commands() -> dict[str, list[str]]:
+  """Every command in the pages' code blocks: entry point -> the argument strings given it."""
+  commands = {}
+  for page in PAGES:
+    for language, block in re.findall(r"```(\w*)\n(.*?)```", page.read_text(), flags=re.S):
+      if language not in ("", "bash", "sh", "shell"):
+        continue
+      for entry, args in _COMMAND.findall(block.replace("\\\n", " ")):
+        commands.setdefault(entry, []).append(args.split(" #")[0])
+  return commands
+
+
+def _help_text(entry: str) -> str:
+  argv = ["python", "-m", "colorize.colorize"] if entry == "colorize" else entry.split()
+  absl = entry in ("python -m colorize.main", "python scripts/benchmark.py",
+                   "python scripts/sweep.py")
+  # absl's --help lists only the main module's flags, and --helpfull exits with status 1.
+  process = subprocess.run([sys.executable, *argv[1:], "--helpfull" if absl else "--help"],
+                           capture_output=True, text=True, cwd=REPO, timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
+  assert process.returncode == (1 if absl else 0), f"{entry}: {process.stderr[-500:]}"
+  return process.stdout
+
+
+def _config_keys_exist(args: str) -> list[str]:
+  """--config=configs/x.py:variant must load, and each --config.a.b must be one of its keys."""
+  spec = re.search(r"--config=(configs/\w+\.py)(?::([\w,]+))?", args)
+  if not spec:
+    return []
+  module = importlib.import_module(spec.group(1)[:-3].replace("/", "."))
+  config = module.get_config(spec.group(2)) if spec.group(2) else module.get_config()
+  missing = []
+  for key in re.findall(r"--config\.([\w.]+)", args):
+    node = config
+    for part in key.split("."):
+      if part not in node:
+        missing.append(f"--config.{key}")
+        break
+      node = node[part]
+  return missing
+
+
+def test_documented_commands_name_real_flags_and_config_keys():
+  """Each flag a page gives a command is one that command defines, so copied commands run."""
+  commands = _documented_commands()
+  assert {"python -m colorize.main", "python -m colorize.evaluate",
+          "python scripts/benchmark.py"} <= set(commands)
+  with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    helps = dict(zip(commands, pool.map(_help_text, commands)))
+  wrong = []
+  for entry, arg_strings in commands.items():
+    known = set(re.findall(r"--(?:\[no\])?([\w.]+)", helps[entry]))
+    for args in arg_strings:
+      for flag in re.findall(r"(?<!\S)--([a-z][\w]*)(?![\w.])", args):
+        if flag not in known and not (flag.startswith("no") and flag[2:] in known):
+          wrong.append(f"{entry} --{flag}")
+      wrong += [f"{entry} {key}" for key in _config_keys_exist(args)]
+  assert not wrong, f"the docs give flags or config keys that do not exist: {sorted(set(wrong))}"
