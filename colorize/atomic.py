@@ -82,15 +82,3 @@ def write_bytes(path: str | os.PathLike, data: bytes,
   except BaseException:
     os.unlink(temporary)
     raise
-
-
-def write_text(path: str | os.PathLike, text: str,
-               inside: str | os.PathLike | None = None) -> None:
-  """`write_bytes` of `text`, encoded as UTF-8.
-
-  Args:
-    path: the file to (over)write.
-    text: its new content.
-    inside: if given, the folder `path` must stay in.
-  """
-  write_bytes(path, text.encode("utf-8"), inside)

@@ -164,4 +164,4 @@ def write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None
     workdir: the run's directory.
     config: the config this run trains with.
   """
-  atomic.write_text(workdir / CONFIG_FILE, config.to_json(indent=2), inside=workdir)
+  atomic.write_bytes(workdir / CONFIG_FILE, config.to_json(indent=2).encode(), inside=workdir)
