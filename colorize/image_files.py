@@ -139,10 +139,11 @@ def to_array(image: Image.Image) -> np.ndarray:
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
-  """uint16 or float [0, 1] pixels as uint8, rounded; uint8 passes through."""
+  """uint16 or float pixels (clipped to [0, 1]) as uint8, rounded; uint8 passes through."""
   if pixels.dtype == np.uint16:
     return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
   if np.issubdtype(pixels.dtype, np.floating):
+    pixels = np.clip(pixels.astype(np.float32, copy=False), 0.0, 1.0)
     return np.round(pixels * 255.0).astype(np.uint8)
   return pixels
 

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from colorize import atomic
+from colorize import image_files
 
 _GAP = 2  # White pixels between images, between rows and around the grid.
 _LABEL_PAD = 4  # Pixels left and right of the label text.
@@ -23,14 +24,6 @@ CURVES = {
     "critic_loss.png": ("Critic", ("critic_loss", "wasserstein", "gradient_penalty")),
     "l1_loss.png": ("L1 reconstruction loss", ("l1", "eval_l1")),
 }
-
-
-def _to_uint8(images_NHWC: np.ndarray) -> np.ndarray:
-  """uint8 passes through; floats in [0, 1] are clipped and rounded to [0, 255]."""
-  images_NHWC = np.asarray(images_NHWC)
-  if images_NHWC.dtype == np.uint8:
-    return images_NHWC
-  return np.round(np.clip(images_NHWC.astype(np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def labelled_grid(rows: Sequence[tuple[str, np.ndarray]], scale: int = 4) -> np.ndarray:
@@ -52,7 +45,7 @@ def labelled_grid(rows: Sequence[tuple[str, np.ndarray]], scale: int = 4) -> np.
   """
   if scale < 1:
     raise ValueError(f"scale={scale} must be a positive integer.")
-  grids = [_to_uint8(b) for _, b in rows]
+  grids = [image_files.to_uint8(np.asarray(b)) for _, b in rows]
   grids = [np.repeat(b, 3, axis=-1) if b.shape[-1:] == (1,) else b for b in grids]
   if len({b.shape for b in grids}) != 1 or grids[0].ndim != 4 or grids[0].shape[-1] != 3:
     raise ValueError(f"Expected [N, H, W, 3] batches of one shape, got "
