@@ -148,19 +148,19 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
   return pixels
 
 
-def to_rgb_uint8(image: Image.Image) -> np.ndarray:
+def to_rgb_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
   """A decoded Pillow image as uint8 RGB [H, W, 3] (alpha dropped, gray repeated).
 
   Args:
-    image: any mode `to_array` takes.
+    image: any mode `to_array` takes, or an array of the form it returns.
 
   Returns:
-    The training and evaluation images' form.
+    The training and evaluation images' form (what the model sees).
 
   Raises:
     ValueError: see `to_array`.
   """
-  array = to_array(image)
+  array = to_array(image) if isinstance(image, Image.Image) else image
   if array.shape[-1] in (2, 4):
     array = array[..., :-1]
   array = to_uint8(array)

@@ -252,12 +252,6 @@ def _split_alpha(image: np.ndarray | Image.Image) -> tuple[ColorArray, np.ndarra
   return image, None
 
 
-def _as_rgb_uint8(pixels: ColorArray) -> np.ndarray:
-  """The 8-bit RGB image the model sees (gray repeated), as in training."""
-  pixels = image_files.to_uint8(pixels)
-  return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
-
-
 def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
   """Resizes uint8 [H, W] or [H, W, 3], or float32 [H, W], with Pillow's bilinear filter.
 
@@ -403,7 +397,7 @@ class Colorizer:
     height, width = pixels.shape[:2]
     stride = 2**self._depth
     pad = [(0, -height % stride), (0, -width % stride), (0, 0)]
-    padded = np.pad(_as_rgb_uint8(pixels), pad, mode="reflect")
+    padded = np.pad(image_files.to_rgb_uint8(pixels), pad, mode="reflect")
     return self.predict_ab(padded[None])[0, :height, :width]
 
 
