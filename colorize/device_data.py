@@ -19,22 +19,6 @@ import numpy as np
 AXIS = "data"  # The trainer's data-parallel mesh axis.
 
 
-def fits(num_bytes: int, device: jax.Device) -> bool:
-  """Whether a replica of `num_bytes` leaves room for training on `device`.
-
-  Args:
-    num_bytes: the split's size.
-    device: one of the mesh's devices.
-
-  Returns:
-    True when the split takes at most a quarter of the device's memory, or the backend does
-    not report its memory (CPU: host memory).
-  """
-  stats = device.memory_stats() or {}
-  limit = stats.get("bytes_limit")
-  return limit is None or num_bytes <= limit // 4
-
-
 def put(images: np.ndarray, mesh: Mesh, shard: bool | None = None) -> jax.Array:
   """Puts the split on every device of `mesh`, once.
 
@@ -44,13 +28,15 @@ def put(images: np.ndarray, mesh: Mesh, shard: bool | None = None) -> jax.Array:
   Args:
     images: uint8 [N, H, W, 3], `input_pipeline.train_array(config)`.
     mesh: the trainer's mesh (one axis, "data").
-    shard: split the examples over the devices; None decides by `fits`.
+    shard: split the examples over the devices; None: only when a replica would take more
+      than a quarter of a device's memory (never where the backend does not say, as on CPU).
 
   Returns:
     The split on the devices, uint8 [N', H, W, 3] (N' >= N when sharded: zero padding).
   """
   if shard is None:
-    shard = not fits(images.nbytes, mesh.devices.flat[0])
+    limit = (mesh.devices.flat[0].memory_stats() or {}).get("bytes_limit")
+    shard = limit is not None and images.nbytes > limit // 4
   if shard:  # Zero images pad it to a multiple of the device count; plans never point there.
     padding = -len(images) % mesh.size
     images = np.concatenate([images, np.zeros((padding,) + images.shape[1:], images.dtype)])
