@@ -285,8 +285,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   step, calls = start_step, 0  # `step` iterations done.
   try:
     while step < total_steps:
-      n = train_calls.call_length(step, _next_stop(step, total_steps, config, sample_steps),
-                                  steps_per_call)
+      # K iterations, or one when fewer than K are left before the next stop.
+      left = _next_stop(step, total_steps, config, sample_steps) - step
+      n = steps_per_call if left >= steps_per_call else 1
       xs = jax.make_array_from_process_local_data(
           input_sharding, np.stack([next(inputs) for _ in range(n)]))
       state, call_metrics, finite = train_fn(state, xs, train_key, split)

@@ -7,10 +7,10 @@ stay per step. `xs` is one call's batches from the host, or with config.data_on_
 call's crop plans, which `device_data.gather` turns into the same batches on device.
 
 The trainer runs calls of K = `steps_per_call(config)` iterations and stops them exactly at
-every step where it logs, evaluates, samples, saves or ends (`call_length`); the steps left
-before such a step when fewer than K remain are run as calls of one iteration, so at most two
-programs are compiled. Both are the same scan, which is why K = 1 and K = 8 train bitwise
-alike (a scan's body and a lone iteration can be compiled with different fusions).
+every step where it logs, evaluates, samples, saves or ends; the steps left before such a
+step when fewer than K remain are run as calls of one iteration, so at most two programs are
+compiled. Both are the same scan, which is why K = 1 and K = 8 train bitwise alike (a scan's
+body and a lone iteration can be compiled with different fusions).
 """
 import functools
 
@@ -45,20 +45,6 @@ def steps_per_call(config: ml_collections.ConfigDict, backend: str | None = None
   if (backend or jax.default_backend()) == "cpu":
     return 1
   return max(d for d in range(1, MAX_AUTO_STEPS_PER_CALL + 1) if config.log_every_steps % d == 0)
-
-
-def call_length(step: int, next_stop: int, k: int) -> int:
-  """Iterations in the call that starts after `step`: K, or 1 when fewer than K are left.
-
-  Args:
-    step: iterations done so far.
-    next_stop: the next step at which the trainer must act (log, eval, save, ...), > step.
-    k: steps_per_call.
-
-  Returns:
-    The call's length, never past `next_stop`.
-  """
-  return k if next_stop - step >= k else 1
 
 
 def train_call(state: train_step.TrainState, xs: jax.Array, key: jax.Array,
