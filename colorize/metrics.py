@@ -232,19 +232,6 @@ def delta_e2000(lab1: jax.Array, lab2: jax.Array) -> jax.Array:
   return jnp.sqrt(jnp.maximum(l_term**2 + c_term**2 + h_term**2 + r_term, 0.0))
 
 
-def mean_delta_e2000(a_lab_BHW3: jax.Array, b_lab_BHW3: jax.Array) -> jax.Array:
-  """Mean CIEDE2000 difference over the pixels of each image.
-
-  Args:
-    a_lab_BHW3: CIE Lab images, shape [B, H, W, 3].
-    b_lab_BHW3: CIE Lab images, same shape.
-
-  Returns:
-    float32 mean Delta E00 per image, shape [B].
-  """
-  return _mean_per_image(delta_e2000(a_lab_BHW3, b_lab_BHW3))
-
-
 def ab_auc(a_lab_BHW3: jax.Array, b_lab_BHW3: jax.Array,
            max_threshold: float = 150.0) -> jax.Array:
   """Area under the cumulative ab-error curve (Zhang, Isola and Efros 2016), per image.

@@ -81,7 +81,7 @@ def _batch_sums(outputs_BHW3, references_BHW3, valid_B, with_ssim: bool):
       # count as the ceiling, and a few of them dominate a mean of logarithms.
       "psnr_per_image": color_reference * -10.0 * jnp.log10(jnp.maximum(mse, _MSE_FLOOR)),
       "color_references": color_reference,
-      "delta_e2000": metrics.mean_delta_e2000(out_lab, ref_lab),
+      "delta_e2000": jnp.mean(metrics.delta_e2000(out_lab, ref_lab), axis=(1, 2)),
       "ab_auc": metrics.ab_auc(out_lab, ref_lab),
       "lab_acc_2pct": metrics.lab_accuracy(out_lab, ref_lab, 0.02),
       "lab_acc_5pct": metrics.lab_accuracy(out_lab, ref_lab, 0.05),

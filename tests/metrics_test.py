@@ -145,14 +145,6 @@ def test_delta_e2000_matches_skimage_on_random_lab():
   np.testing.assert_allclose(got, skimage.color.deltaE_ciede2000(lab1, lab2), atol=2e-4)
 
 
-def test_mean_delta_e2000_of_images_matches_skimage():
-  a, b = _random_pair(shape=(3, 6, 7, 3), seed=4)
-  la, lb = skimage.color.rgb2lab(a), skimage.color.rgb2lab(b)
-  got = np.asarray(metrics.mean_delta_e2000(la, lb))
-  want = skimage.color.deltaE_ciede2000(la, lb).mean(axis=(1, 2))
-  np.testing.assert_allclose(got, want, atol=1e-4)
-
-
 def test_delta_e2000_known_answers():
   lab = skimage.color.rgb2lab(_random_pair()[0])
   np.testing.assert_allclose(np.asarray(metrics.delta_e2000(lab, lab)), 0.0, atol=1e-6)
