@@ -379,7 +379,9 @@ def run(argv: list[str] | None = None) -> int:
     grid_rows.append((f"{os.path.basename(os.path.normpath(workdir))} ({loss})",
                       outputs[:args.num_samples]))
   grid_rows.append(("ground truth", references[:args.num_samples]))
-  baseline_rows = _baseline_rows(baselines, mean_ab)
+  baseline_rows = [Row("gray (ab = 0)", "-", "-", baselines["gray"]),
+                   Row(f"mean colour (ab = {mean_ab[0]:.1f}, {mean_ab[1]:.1f})", "-", "-",
+                       baselines["mean colour"])]
   table = markdown_table(rows + baseline_rows, source)
   # Only the first run's folder is written: the others were scored on its images, and
   # their own folders hold their own results.
@@ -408,12 +410,6 @@ def _keep_gray(references: np.ndarray, source: str, sub_folder: str
   return (references[gray], f"the {gray.sum()} grayscale images (chroma below "
           f"{scoring.GRAY_CHROMA:g} at every pixel) among {source}",
           os.path.join(sub_folder, "gray"))
-
-
-def _baseline_rows(baselines: dict[str, dict[str, float]], mean_ab: np.ndarray) -> list[Row]:
-  return [Row("gray (ab = 0)", "-", "-", baselines["gray"]),
-          Row(f"mean colour (ab = {mean_ab[0]:.1f}, {mean_ab[1]:.1f})", "-", "-",
-              baselines["mean colour"])]
 
 
 def _write(out_dir: str, workdir: str, record: dict, rows: Sequence[Row], source: str,
