@@ -172,35 +172,6 @@ def _output_path(output_dir: str, relative: str, fmt: str | None) -> str:
   return os.path.join(output_dir, stem + extension)
 
 
-def check_job(job: Job, output_dir: str, sources: set[str], outputs: dict[str, str],
-              overwrite: bool) -> tuple[bool, str | None]:
-  """Decides whether a job may write its output.
-
-  Args:
-    job: the job.
-    output_dir: the `--output` folder.
-    sources: real paths of every input file, which are never overwritten.
-    outputs: real output path -> source, of the jobs accepted so far (updated).
-    overwrite: whether an existing output may be replaced.
-
-  Returns:
-    (True, None) to go ahead, (False, "path: reason") to fail the job, or (False, None) to
-    skip it: its output exists.
-  """
-  target = os.path.realpath(job.output)  # Follows symlinks on the way, and a linked file.
-  root = os.path.realpath(output_dir)
-  if os.path.commonpath([target, root]) != root:
-    return False, f"{job.source}: refusing to write outside --output ({target})"
-  if target in sources:
-    return False, f"{job.source}: refusing to overwrite an input ({job.output})"
-  if target in outputs:
-    return False, f"{job.source}: same output as {outputs[target]} ({job.output})"
-  if os.path.exists(target) and not overwrite:
-    return False, None
-  outputs[target] = job.source
-  return True, None
-
-
 def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
   """Decodes an image file with its EXIF orientation applied.
 
@@ -261,7 +232,7 @@ def colorize_files(colorizer: inference.Colorizer, jobs: list[Job], *, max_pixel
 
   Args:
     colorizer: the model.
-    jobs: checked jobs (see `check_job`).
+    jobs: jobs whose outputs may be written (`run` checks them first).
     max_pixels: the largest image, and the most pixels one batch holds in memory.
     summary: counts and failures, updated.
     report: called with each `path: reason` line.
@@ -330,22 +301,31 @@ def run(argv: list[str] | None = None) -> int:
   def report(line: str) -> None:
     tqdm.tqdm.write(line, file=sys.stderr)  # Above the progress bar, not through it.
 
-  jobs, failed = collect_jobs(args.input, args.output, args.format)
-  summary = Summary(failed=failed)
-  for line in failed:
+  def fail(line: str) -> None:
+    summary.failed.append(line)
     report(line)
-  sources = {os.path.realpath(job.source) for job in jobs}
-  outputs, todo = {}, []
+
+  jobs, failed = collect_jobs(args.input, args.output, args.format)
+  summary = Summary()
+  for line in failed:
+    fail(line)
+  sources = {os.path.realpath(job.source) for job in jobs}  # Never overwritten.
+  root = os.path.realpath(args.output)
+  outputs, todo = {}, []  # Real output path -> source, of the jobs accepted so far.
   for job in jobs:
-    go, message = check_job(job, args.output, sources, outputs, args.overwrite)
-    if go:
-      todo.append(job)
-    elif message is None:
+    target = os.path.realpath(job.output)  # Follows symlinks on the way, and a linked file.
+    if os.path.commonpath([target, root]) != root:
+      fail(f"{job.source}: refusing to write outside --output ({target})")
+    elif target in sources:
+      fail(f"{job.source}: refusing to overwrite an input ({job.output})")
+    elif target in outputs:
+      fail(f"{job.source}: same output as {outputs[target]} ({job.output})")
+    elif os.path.exists(target) and not args.overwrite:
       summary.skipped += 1
       report(f"{job.source}: {job.output} exists, skipped (--overwrite to replace it)")
     else:
-      summary.failed.append(message)
-      report(message)
+      outputs[target] = job.source
+      todo.append(job)
   colorize_files(colorizer, todo, max_pixels=args.max_pixels, summary=summary, report=report)
   print(summary.line(), file=sys.stderr)
   return 1 if summary.failed else 0
