@@ -98,11 +98,6 @@ def lock(workdir: epath.Path) -> Iterator[None]:
     os.close(fd)
 
 
-def _is_run_defining(key: str) -> bool:
-  return key in RUN_DEFINING_KEYS or (key.startswith("model.")
-                                      and key not in _CHANGEABLE_MODEL_KEYS)
-
-
 def run_defining_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
   """The run-defining keys whose values differ, as "key=old -> new" (JSON values).
 
@@ -113,11 +108,12 @@ def run_defining_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str
   Returns:
     One entry per changed key, in a stable order; empty when the run may resume.
   """
-  saved_flat, new_flat = validation.flatten(saved), validation.flatten(new)
+  saved, new = validation.flatten(saved), validation.flatten(new)
   missing = "(absent)"
-  return [f"{key}={saved_flat.get(key, missing)!r} -> {new_flat.get(key, missing)!r}"
-          for key in sorted(set(saved_flat) | set(new_flat))
-          if _is_run_defining(key) and saved_flat.get(key, missing) != new_flat.get(key, missing)]
+  run_defining = [key for key in sorted(set(saved) | set(new)) if key in RUN_DEFINING_KEYS
+                  or (key.startswith("model.") and key not in _CHANGEABLE_MODEL_KEYS)]
+  return [f"{key}={saved.get(key, missing)!r} -> {new.get(key, missing)!r}"
+          for key in run_defining if saved.get(key, missing) != new.get(key, missing)]
 
 
 def check_resumable(workdir: epath.Path, config: ml_collections.ConfigDict) -> list[str]:
