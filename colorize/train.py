@@ -56,13 +56,6 @@ def num_train_steps(config: ml_collections.ConfigDict) -> int:
   return config.num_epochs * input_pipeline.steps_per_epoch(config)
 
 
-def _abstract_state(config, rng, sharding):
-  """Shapes, dtypes and shardings of the state: the init output and the restore target."""
-  abstract = jax.eval_shape(functools.partial(train_step.create_train_state, config), rng)
-  return jax.tree.map(
-      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract)
-
-
 def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointManager,
                     rng: jax.Array, sharding: jax.sharding.Sharding) -> train_step.TrainState:
   """Restores the newest readable checkpoint in `manager`, or initialises a new state.
@@ -82,7 +75,10 @@ def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointMa
   Raises:
     UserError: there are checkpoints but none can be restored, or the disk cannot hold one.
   """
-  target = _abstract_state(config, rng, sharding)
+  # Shapes, dtypes and shardings of the state: the init output and the restore target.
+  abstract = jax.eval_shape(functools.partial(train_step.create_train_state, config), rng)
+  target = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract)
   checkpointing.check_free_space(epath.Path(manager.directory), target)
   state = checkpointing.restore_latest(manager, target)
   if state is not None:
@@ -90,9 +86,8 @@ def restore_or_init(config: ml_collections.ConfigDict, manager: ocp.CheckpointMa
                  manager.directory, extra=console.EVENT)
     return state
   logging.info("No checkpoint in %s; initialising step 0", manager.directory)
-  out_sharding = jax.tree.map(lambda a: a.sharding, target)
   init = jax.jit(functools.partial(train_step.create_train_state, config),
-                 out_shardings=out_sharding).lower(rng)
+                 out_shardings=sharding).lower(rng)
   # Runs once: LLVM's optimisations would cost more compile time than they save.
   return init.compile({"xla_backend_optimization_level": 0})(rng)
 
@@ -208,8 +203,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   if checkpoints.exists() and not checkpoints.is_dir():
     raise UserError(f"{checkpoints} is not a directory; move it out of the workdir, or use "
                     "another --workdir")
-  manager = checkpointing.create_manager(checkpoints,
-                                         config.keep_checkpoints)
+  manager = checkpointing.create_manager(checkpoints, config.keep_checkpoints)
   changes = workdir_lib.check_resumable(workdir, config) if manager.all_steps() else []
   is_main = jax.process_index() == 0
   hp = train_step.StepConfig.from_config(config, total_steps)
