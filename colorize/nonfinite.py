@@ -78,12 +78,6 @@ def _describe(problems: list[str], step: int) -> str:
   return f"{first} at step {step}{also}"
 
 
-def _problems(metrics: dict[str, np.ndarray], finite: dict[str, np.ndarray]) -> list[str]:
-  """What is non-finite in one step, metrics first: ["critic_loss=nan", "gen_params"]."""
-  bad = [f"{name}={float(value)}" for name, value in metrics.items() if not finite[name]]
-  return bad + [part for part in STATE_PARTS if part in finite and not finite[part]]
-
-
 def summarize(window: list[tuple[dict, dict]], first_step: int, mode: str,
               state: train_step.TrainState, last_checkpoint: str) -> dict[str, float]:
   """Checks one log window and returns the scalars to log.
@@ -109,7 +103,9 @@ def summarize(window: list[tuple[dict, dict]], first_step: int, mode: str,
 
   kept = []
   for offset, (metrics, finite) in enumerate(window):
-    problems = _problems(metrics, finite)
+    # What is non-finite in the step, metrics first: ["critic_loss=nan", "gen_params"].
+    problems = [f"{name}={float(value)}" for name, value in metrics.items() if not finite[name]]
+    problems += [part for part in STATE_PARTS if part in finite and not finite[part]]
     if not problems:
       kept.append(metrics)
     elif mode == "stop":
