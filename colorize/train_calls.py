@@ -81,14 +81,12 @@ def jit_train_call(hp: train_step.StepConfig, mode: str, **device_data_args):
 
   Args:
     hp: loss hyperparameters.
-    mode: "stop" or "skip" (config.on_nonfinite).
+    mode: "stop" or "skip" (config.on_nonfinite, checked by `validation.validate_config`).
     **device_data_args: `mesh`, `image_size` and `sharded` for a split on the devices.
 
   Returns:
     fn(state, xs, key, split=None) -> (state, metrics, flags), metrics and flags per step.
   """
-  if mode not in nonfinite.MODES:
-    raise ValueError(f"on_nonfinite={mode!r}; expected one of {nonfinite.MODES}")
   return jax.jit(functools.partial(train_call, hp=hp, skip=mode == "skip", **device_data_args),
                  donate_argnums=train_step.donated_state())
 
