@@ -129,16 +129,6 @@ def main(argv):
 
 def _exit_with_one_line(message: str) -> None:
   """Ends the run, which saved what it could, with `message` as the last line on stderr."""
-  _quiet_background_threads()
-  print(message, file=sys.stderr)
-  sys.stdout.flush()
-  sys.stderr.flush()
-  # Orbax's failed reads and writes can still be garbage collected while the interpreter shuts
-  # down, when no hook silences their tracebacks any more: so the process ends here.
-  os._exit(1)  # pylint: disable=protected-access
-
-
-def _quiet_background_threads() -> None:
   # After a failed save, Orbax's other writer threads and tasks keep failing, and log
   # tracebacks (or print them when garbage collected) while the process exits. The error
   # line already says what happened, so nothing more is written after it.
@@ -147,6 +137,13 @@ def _quiet_background_threads() -> None:
   sys.unraisablehook = lambda unraisable: None
   # TensorBoard's writer thread, too, fails once the interpreter closes its queue.
   threading.excepthook = lambda args: None
+  print(message, file=sys.stderr)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  # Orbax's failed reads and writes can still be garbage collected while the interpreter shuts
+  # down, when no hook silences their tracebacks any more: so the process ends here.
+  os._exit(1)  # pylint: disable=protected-access
+
 
 if __name__ == "__main__":
   app.run(main, flags_parser=_parse_flags)
