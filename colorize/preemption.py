@@ -23,10 +23,15 @@ import orbax.checkpoint as ocp
 
 
 class Watch:
-  """Context manager: while active, `reached(step, manager)` says whether to save and stop."""
+  """Context manager: while active, `reached(step, manager)` says whether to save and stop.
+
+  Attributes:
+    stop_requested: "SIGTERM" or "SIGINT" once this process got one, else None. (Under
+      `jax.distributed`, a SIGTERM is JAX's to handle and is not seen here.)
+  """
 
   def __init__(self):
-    self._signal = None  # The name of the first stop request ("SIGTERM", "SIGINT"), if any.
+    self.stop_requested = None
     self._previous = {}  # Signal -> the handler to put back on exit.
 
   def __enter__(self) -> "Watch":
@@ -48,29 +53,21 @@ class Watch:
 
   def _on_sigterm(self, signum, frame) -> None:
     del signum, frame  # Only sets a flag: the handler may run in the middle of anything.
-    self._signal = self._signal or "SIGTERM"
+    self.stop_requested = self.stop_requested or "SIGTERM"
 
   def _on_sigint(self, signum, frame) -> None:
     del frame
-    if self._signal == "SIGINT":  # The second Ctrl-C: stop now, as the default handler would.
+    if self.stop_requested == "SIGINT":  # The second Ctrl-C: stop now, as by default.
       os.write(2, b"\nSecond Ctrl-C: aborting without saving; run the same "
                b"command to resume from the last complete checkpoint\n")
       signal.signal(signum, signal.SIG_DFL)
       os.kill(os.getpid(), signum)
       return
-    self._signal = "SIGINT"
+    self.stop_requested = "SIGINT"
     os.write(2, b"\nCtrl-C: saving the current step, then stopping (Ctrl-C again aborts "
              b"without saving)\n")
     if jax.distributed.is_initialized():  # JAX's sync manager makes every host stop.
       os.kill(os.getpid(), signal.SIGTERM)
-
-  @property
-  def stop_requested(self) -> str | None:
-    """"SIGTERM" or "SIGINT" once this process got one, else None.
-
-    (Under `jax.distributed`, a SIGTERM is JAX's to handle and is not seen here.)
-    """
-    return self._signal
 
   def reached(self, step: int, manager: ocp.CheckpointManager) -> bool:
     """Whether to save `step` and stop. Call it after every step, on every process.
@@ -87,4 +84,4 @@ class Watch:
     """
     if jax.distributed.is_initialized():
       return manager.reached_preemption(step)
-    return self._signal is not None or manager.reached_preemption(step)
+    return self.stop_requested is not None or manager.reached_preemption(step)
