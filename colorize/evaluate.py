@@ -7,26 +7,20 @@ r"""Evaluates trained colorizers against ground truth and trivial baselines.
     python -m colorize.evaluate --workdir=runs/cifar10 --split=test --gray_only --num_samples=10
     python -m colorize.evaluate --workdir=runs/cifar10 --images=photos/ --size=128
 
-The images are the run's dataset's eval split, a validation split for the shipped configs
-(`--split` for another: the test split is for final tables, not for choices; `--num_images`
-for the first N; `--gray_only` keeps the images whose ground truth is grayscale, to see
-what a model makes of a dataset's own black-and-white photos), or every image file under
-`--images` (centre-cropped to a square and resized to `--size`, the run's training size by
-default). Each is reduced to its lightness, colorized
-by the run's latest checkpoint (`--step` for another) through `inference.Colorizer`, exactly
-as a user's photo would be, and compared with the original. Two baselines are scored on the
-same images: "gray" (ab = 0: the input itself) and "mean colour" (every pixel gets the mean
-ab of the run's training images, the best constant colour under L2).
+The images are the run's eval split (a validation split for the shipped configs; `--split`
+for another, `--num_images` for the first N, `--gray_only` for the grayscale ground truths),
+or every image file under `--images`, centre-cropped to squares of `--size` (default: the
+training size). Each is reduced to its lightness, colorized by the run's latest checkpoint
+(`--step` for another) through `inference.Colorizer`, exactly as a user's photo would be, and
+compared with the original.
+Two baselines are scored on the same images: "gray" (ab = 0: the input itself) and "mean
+colour" (the mean ab of the run's training images, the best constant colour under L2).
 
-Writes, in `<workdir>/eval/<step>/` (a sub-folder `split-<name>` or `images-<folder>` when the
-images are not the run's own eval split, then `gray/` with --gray_only): `metrics.json` (the
-run, the baselines and what they were computed on), `table.md` (the run and the baselines)
-and `grid.png` (gray | the run | ground truth, the first images). With `--compare`, every run
-is scored on the first run's images, and the side-by-side results (metrics.json of every
-run, table.md, grid.png) go to `compare/` in that folder: nothing is written in the compared
-runs' workdirs, whose own results stay theirs. Every file is written with
-`atomic.write_bytes` (a link in its place is replaced, not followed) and only inside the
-workdir; strings from configs are escaped in table.md.
+`<workdir>/eval/<step>/` (a sub-folder for other images) gets `metrics.json`, `table.md` and
+`grid.png` (gray | the run | ground truth). With `--compare`, every run is scored on the first
+run's images and the side-by-side results go to `compare/` there, nothing to the compared
+runs' workdirs. Every file is written with `atomic.write_bytes`, only inside the workdir;
+strings from configs are escaped in table.md. docs/evaluation.md has the details.
 
 The summary itself is `scoring.evaluate_arrays` (also what the trainer logs on its eval
 subset); metrics that need network weights (FID, LPIPS) plug in as a `scoring.SetMetric`
