@@ -110,16 +110,12 @@ class _TerminalHandler(logging.Handler):
     self._drawn = time.monotonic()
 
 
-def use_terminal(stream=None) -> None:
-  """Shows the progress line and the events on `stream` (stderr) instead of every record.
-
-  Args:
-    stream: where to draw; sys.stderr when None.
-  """
+def use_terminal() -> None:
+  """Shows the progress line and the events on stderr instead of every record."""
   global _terminal
   if _terminal is not None:
     return
-  _terminal = _TerminalHandler(stream or sys.stderr)
+  _terminal = _TerminalHandler(sys.stderr)
   # absl's handler sits on the root logger and writes every record of every library; it is
   # muted, and ours, also on the root logger, shows the few that matter.
   absl_logging.get_absl_handler().setLevel(logging.CRITICAL + 1)
