@@ -29,7 +29,6 @@ runs in-process from tests and the console script without global state.
 import argparse
 import dataclasses
 import glob
-import io
 import os
 import sys
 import warnings
@@ -39,7 +38,6 @@ from PIL import Image
 from PIL import ImageOps
 import tqdm
 
-from colorize import atomic
 from colorize import errors
 from colorize import image_files
 from colorize import inference
@@ -52,9 +50,6 @@ FORMATS = {ext[1:]: next(e for e, f in image_files.EXTENSION_FORMATS.items() if 
 # Images larger than this are refused (`--max_pixels`): with the full-resolution lightness,
 # the upsampled ab and the output, one image costs about 30 bytes per pixel, 1.5 GB here.
 DEFAULT_MAX_PIXELS = 50_000_000
-# PNG's zlib level 1 encodes several times faster than Pillow's default 6 for a slightly larger
-# file: encoding would otherwise dominate the run (docs/colorize.md has the timings).
-_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "PNG": {"compress_level": 1}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,21 +206,6 @@ def load_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     raise UserError(f"{path}: cannot decode ({type(e).__name__}: {e})") from None
 
 
-def save_image(image: np.ndarray, path: str) -> None:
-  """Writes uint8 RGB(A) to `path` with `atomic.write_bytes` (whole or not at all).
-
-  Args:
-    image: uint8 [H, W, 3 or 4]; the alpha is dropped for JPEG, which has none.
-    path: the output file; its extension picks the format (PNG when unknown).
-  """
-  name = image_files.EXTENSION_FORMATS.get(os.path.splitext(path)[1].lower(), "PNG")
-  if name == "JPEG" and image.shape[-1] == 4:
-    image = image[..., :3]
-  buffer = io.BytesIO()
-  Image.fromarray(image).save(buffer, format=name, **_SAVE_OPTIONS.get(name, {}))
-  atomic.write_bytes(path, buffer.getvalue())
-
-
 def colorize_files(colorizer: inference.Colorizer, jobs: list[Job], *, max_pixels: int,
                    summary: Summary, report) -> None:
   """Colorizes jobs in batches of at most `colorizer.batch_size` images and `max_pixels`.
@@ -242,7 +222,7 @@ def colorize_files(colorizer: inference.Colorizer, jobs: list[Job], *, max_pixel
       images = [image for _, image in batch]
       for (job, _), result in zip(batch, colorizer.colorize_batch(images)):
         try:
-          save_image(result, job.output)
+          image_files.save_image(result, job.output)
           summary.done += 1
         except OSError as e:
           fail(f"{job.source}: cannot write {job.output} ({e.strerror or e})")

@@ -414,8 +414,8 @@ def _write(out_dir: str, workdir: str, record: dict, rows: Sequence[Row], source
   atomic.write_bytes(os.path.join(out_dir, "table.md"), markdown_table(rows, source).encode(),
                      inside=workdir)
   scale = max(1, 128 // grid_rows[0][1].shape[1])  # 32x32 images show at 128x128.
-  plots.save_png(os.path.join(out_dir, "grid.png"), plots.labelled_grid(grid_rows, scale),
-                 inside=workdir)
+  image_files.save_image(plots.labelled_grid(grid_rows, scale),
+                         os.path.join(out_dir, "grid.png"), inside=workdir)
 
 
 if __name__ == "__main__":

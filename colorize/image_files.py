@@ -14,12 +14,14 @@ One place for the `colorize` command, the folder dataset (`input_pipeline`) and
   integer TIFF spans its type's range; a file outside its range is refused with the reason,
   never shown nearly black or white.
 """
+import io
 import os
 import stat
 
 import numpy as np
 from PIL import Image
 
+from colorize import atomic
 from colorize.errors import UserError
 
 # The image files read and written: extension -> Pillow's format name. A format's first
@@ -31,6 +33,9 @@ FORMATS = tuple(dict.fromkeys(EXTENSION_FORMATS.values()))  # Nothing else is de
 _ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
 _GRAY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 _TIFF_BITS, _TIFF_SAMPLE_FORMAT = 258, 339  # TIFF tags; SampleFormat 1 = unsigned, 2 = signed.
+# PNG's zlib level 1 encodes several times faster than Pillow's default 6 for a slightly larger
+# file: encoding would otherwise dominate the `colorize` command (docs/colorize.md has timings).
+_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}, "PNG": {"compress_level": 1}}
 
 
 def is_regular_file(path: str) -> bool:
@@ -165,3 +170,21 @@ def to_rgb_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
     array = array[..., :-1]
   array = to_uint8(array)
   return np.repeat(array, 3, axis=-1) if array.shape[-1] == 1 else array
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike,
+               inside: str | os.PathLike | None = None) -> None:
+  """Writes uint8 RGB(A) to `path` with `atomic.write_bytes` (whole or not at all).
+
+  Args:
+    image: uint8 [H, W, 3 or 4]; the alpha is dropped for JPEG, which has none.
+    path: the output file, local or gs://...; its extension picks the format (PNG when
+      unknown). Its folder is created.
+    inside: if given, the folder `path` must stay in (e.g. the workdir).
+  """
+  name = EXTENSION_FORMATS.get(os.path.splitext(path)[1].lower(), "PNG")
+  if name == "JPEG" and image.shape[-1] == 4:
+    image = image[..., :3]
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, format=name, **_SAVE_OPTIONS.get(name, {}))
+  atomic.write_bytes(path, buffer.getvalue(), inside)

@@ -70,20 +70,6 @@ def labelled_grid(rows: Sequence[tuple[str, np.ndarray]], scale: int = 4) -> np.
   return np.asarray(canvas)
 
 
-def save_png(path: str | os.PathLike, image_HW3: np.ndarray,
-             inside: str | os.PathLike | None = None) -> None:
-  """Writes a uint8 [H, W, 3] image as PNG (`atomic.write_bytes`), creating parent directories.
-
-  Args:
-    path: output file path, local or a URL epath knows (gs://...: workdirs on GCS).
-    image_HW3: uint8 image, [H, W, 3] (or [H, W] grayscale).
-    inside: if given, the folder `path` must stay in (e.g. the workdir).
-  """
-  buffer = io.BytesIO()
-  Image.fromarray(np.asarray(image_HW3, dtype=np.uint8)).save(buffer, format="PNG")
-  atomic.write_bytes(path, buffer.getvalue(), inside)
-
-
 def _read_series(metrics_jsonl: str) -> dict[str, tuple[list[int], list[float]]]:
   """Reads a JSON-lines log into {metric: (steps, values)}, sorted by step."""
   text = epath.Path(metrics_jsonl).read_text()

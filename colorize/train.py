@@ -31,6 +31,7 @@ from colorize import checkpointing
 from colorize import color
 from colorize import console
 from colorize import device_data
+from colorize import image_files
 from colorize import input_pipeline
 from colorize import metric_writer
 from colorize import nonfinite
@@ -327,7 +328,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
           name = sample_steps.get(step, f"step_{step:07d}")
           writer.write_image(step, f"samples/{name}", grid)
           if is_main:
-            plots.save_png(workdir / "samples" / f"{name}.png", grid, inside=workdir)
+            image_files.save_image(grid, workdir / "samples" / f"{name}.png", inside=workdir)
       finally:  # An eval or sample that fails must not cost this step's checkpoint.
         if save:
           checkpointing.save(manager, step, state)

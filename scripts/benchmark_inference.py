@@ -32,6 +32,7 @@ from skimage import data as skimage_data
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from colorize import cli  # pylint: disable=g-import-not-at-top
+from colorize import image_files  # pylint: disable=g-import-not-at-top
 from colorize import inference  # pylint: disable=g-import-not-at-top
 
 TARGET_MS = 500  # One 1024x768 photo, decode to encode, on the 2-core CPU.
@@ -99,7 +100,7 @@ def main() -> None:
       jobs = []
       for i in range(args.images):
         source = os.path.join(tmp, "in", f"{i:04d}{extension}")
-        cli.save_image(np.repeat(photo[..., None], 3, -1), source)
+        image_files.save_image(np.repeat(photo[..., None], 3, -1), source)
         jobs.append(cli.Job(source, os.path.join(tmp, "out", f"{i:04d}{extension}")))
 
       def end_to_end():

@@ -14,6 +14,7 @@ from PIL import Image
 import pytest
 
 from colorize import cli
+from colorize import image_files
 from colorize import train
 from colorize.errors import UserError
 from configs import test as test_config
@@ -261,7 +262,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     raise OSError(28, "No space left on device")
   monkeypatch.setattr(Image.Image, "save", broken_save)
   with pytest.raises(OSError):
-    cli.save_image(np.zeros((4, 4, 3), np.uint8), str(tmp_path / "a.png"))
+    image_files.save_image(np.zeros((4, 4, 3), np.uint8), str(tmp_path / "a.png"))
   assert os.listdir(tmp_path) == []
 
 

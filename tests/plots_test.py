@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from colorize import image_files
 from colorize import plots
 
 _GAP = 2
@@ -61,10 +62,10 @@ def test_labelled_grid_shape_mismatch_raises():
     plots.labelled_grid([("a", a), ("b", b), ("c", c[:1])])
 
 
-def test_save_png_creates_dirs(tmp_path):
+def test_save_image_creates_dirs(tmp_path):
   image = _batches(1, 5, 6)[0][0]
   path = tmp_path / "a" / "b" / "grid.png"
-  plots.save_png(str(path), image)
+  image_files.save_image(image, str(path))
   np.testing.assert_array_equal(np.asarray(Image.open(path)), image)
 
 
