@@ -137,9 +137,8 @@ def collect_jobs(inputs: list[str], output_dir: str, fmt: str | None
         files = image_files.list_images(path, skip=output_dir)
         if not files and base is None:
           failed.append(f"{path}: no image files ({', '.join(image_files.EXTENSIONS)}) in it")
-        jobs.update((job, None) for job in (
-            Job(f, _output_path(output_dir, os.path.relpath(f, base or path), fmt))
-            for f in files))
+        for f in files:
+          jobs[Job(f, _output_path(output_dir, os.path.relpath(f, base or path), fmt))] = None
       elif not image_files.is_regular_file(path):
         failed.append(f"{path}: not a regular file (a FIFO, socket, device or broken link)")
       else:
