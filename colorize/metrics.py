@@ -3,19 +3,16 @@
 Two kinds of functions:
   * per-image metrics take two batches of images of the same shape [B, H, W, C] and return a
     float32 array [B]; averaging over a data set is the caller's job (so a metric can be
-    reported as a mean, a median or a histogram). `colorize.evaluate` turns them into the
-    summary numbers of a results table.
+    reported as a mean, a median or a histogram). `colorize.scoring` turns them into the
+    summary numbers of a results table; `delta_e2000` is per pixel.
   * `ab_histogram` counts colours over any number of pixels; counts from many batches add up,
     so the colour distribution of a whole test set is accumulated batch by batch.
 
 Where values live: sRGB images are compared as given (any real dtype, with a `data_range`);
 the Lab metrics take CIE Lab as `colorize.color.rgb_to_lab` returns it (D65, L in [0, 100],
 a and b within about +-110). Inputs are compared in float32, never in their own dtype,
-because uint8 differences wrap around.
-
-Every metric here needs only the pixels. Metrics that need a network's weights (FID,
-LPIPS) are not computed anywhere in this project; `colorize.evaluate.SetMetric` is where they
-plug in.
+because uint8 differences wrap around. Every metric here needs only the pixels; those that
+need a network's weights (FID, LPIPS) would plug in as a `colorize.scoring.SetMetric`.
 """
 import jax
 import jax.numpy as jnp
