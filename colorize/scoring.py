@@ -142,11 +142,9 @@ class ColorMetrics:
     ground truths only ("gray_references" counts the others).
 
     Returns:
-      {"psnr", "psnr_per_image", "ssim" (images of at least 11x11), "delta_e2000", "ab_auc",
-      "lab_acc_2pct", "lab_acc_5pct", "l1", "colorfulness", "colorfulness_ratio",
-      "ab_hist_intersection", "num_images", "gray_references", "colorfulness_reference"}.
-      A metric undefined on the set is None: "psnr_per_image" when every ground truth is
-      grayscale, "colorfulness_ratio" when their colourfulness is 0.
+      {key: value} for the keys of `SUMMARY_ORDER` ("ssim" for images of at least 11x11),
+      then "colorfulness_reference". A metric undefined on the set is None: "psnr_per_image"
+      when every ground truth is grayscale, "colorfulness_ratio" when their colourfulness is 0.
 
     Raises:
       ValueError: no images were added.
@@ -171,9 +169,7 @@ class ColorMetrics:
 def evaluate_arrays(outputs_BHW3: np.ndarray, references_BHW3: np.ndarray, *,
                     batch_size: int = DEFAULT_BATCH_SIZE,
                     extra_metrics: Sequence[SetMetric] = ()) -> dict[str, float | None]:
-  """Every summary metric of colorized images against their ground truth.
-
-  This is what the results table reports and what the trainer logs on its eval subset.
+  """Every summary metric of colorized images against their ground truth (module docstring).
 
   Args:
     outputs_BHW3: colorized images, uint8 sRGB [B, H, W, 3].
