@@ -11,20 +11,16 @@ file matched twice is done once. Only JPEG, PNG, TIFF, BMP and WebP files are de
 whatever their names say (`image_files`). A file that cannot be colorized is reported as one
 `path: reason` line and skipped; the rest are still done.
 
-The persistent compilation cache is the user's: `--compilation_cache_dir`, else JAX's own
-`JAX_COMPILATION_CACHE_DIR`, else `~/.cache/colorize/jax` (`inference.use_compilation_cache`);
-a workdir's config.json never chooses it.
-
+The compilation cache is the user's, never a workdir's (`inference.use_compilation_cache`).
 `load_image` is the file decoding on its own, for the Python API:
 `Colorizer.from_workdir(workdir)(load_image("scan.jpg"))`.
 
 Exit status: 0 when every file was colorized (or skipped because its output exists), 1 when
 any file failed, 2 when nothing could start (bad flags, no checkpoint in the workdir).
 
-The flags are argparse's, not absl's: this is a second entry point beside `colorize.main`,
-and absl's flags are one global registry, so defining `--workdir` here too would clash with
-main.py's in any process that imports both (tests do); argparse also repeats `--input` and
-runs in-process from tests and the console script without global state.
+The flags are argparse's, not absl's: absl's flags are one global registry, so a second
+`--workdir` would clash with `colorize.main`'s in any process that imports both (tests do);
+argparse also repeats `--input` and runs in-process without global state.
 """
 import argparse
 import dataclasses
