@@ -102,14 +102,10 @@ def checked(values: dict[str, Any], names: Sequence[str] | None = None
       continue
     if key not in flat:
       raise UserError(f"config.{key} is missing: configs/cifar10.py's default is {default!r}")
-    *parents, leaf = key.split(".")
-    node = config
-    for parent in parents:
-      node = node[parent]
     try:
       if flat[key] is None:  # ml_collections lets None replace any value.
         raise TypeError
-      node[leaf] = flat[key]
+      config.update_from_flattened_dict({key: flat[key]})
     except TypeError:
       raise UserError(f"config.{key}={flat[key]!r} is invalid: expected "
                       f"{type(default).__name__}") from None
