@@ -1,7 +1,7 @@
-"""Image files: which ones a folder holds, how one is opened, and its pixels as an array.
+"""Image files: which ones a folder holds, how one is opened or written, its pixels as an array.
 
-One place for the `colorize` command, the folder dataset (`input_pipeline`) and
-`evaluate --images`:
+One place for the `colorize` command, the folder dataset (`input_pipeline`), `evaluate` and
+the trainer's sample grids (`save_image`):
 
 * `list_images`: the regular files under a folder whose names end in `EXTENSIONS`, sorted by
   path (the folder dataset's eval split is every 10th of them). A FIFO, socket or device
