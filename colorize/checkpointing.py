@@ -125,12 +125,15 @@ def _storage_problem(error: BaseException) -> str | None:
   return None
 
 
-def _storage_error(manager: ocp.CheckpointManager, problem: str) -> UserError:
-  complete = ocp.path.step.checkpoint_steps(manager.directory)
-  kept = (f"the complete checkpoints are intact (newest: step {max(complete)})" if complete
-          else "no checkpoint was completed")
-  return UserError(f"cannot write a checkpoint in {manager.directory} ({problem}); is the disk "
-                   f"full or read-only? {kept}")
+def _raise_if_storage_error(manager: ocp.CheckpointManager, error: Exception) -> None:
+  """Raises a one-line UserError when `error` says the disk is full, read-only or forbidden."""
+  problem = _storage_problem(error)
+  if problem:
+    complete = ocp.path.step.checkpoint_steps(manager.directory)
+    kept = (f"the complete checkpoints are intact (newest: step {max(complete)})" if complete
+            else "no checkpoint was completed")
+    raise UserError(f"cannot write a checkpoint in {manager.directory} ({problem}); is the "
+                    f"disk full or read-only? {kept}") from error
 
 
 def save(manager: ocp.CheckpointManager, step: int, state) -> None:
@@ -148,9 +151,7 @@ def save(manager: ocp.CheckpointManager, step: int, state) -> None:
   try:
     manager.save(step, args=ocp.args.StandardSave(state))
   except Exception as e:  # pylint: disable=broad-exception-caught
-    problem = _storage_problem(e)
-    if problem:
-      raise _storage_error(manager, problem) from e
+    _raise_if_storage_error(manager, e)
     raise
 
 
@@ -166,9 +167,7 @@ def wait_until_finished(manager: ocp.CheckpointManager) -> None:
   try:
     manager.wait_until_finished()
   except Exception as e:  # pylint: disable=broad-exception-caught
-    problem = _storage_problem(e)
-    if problem:
-      raise _storage_error(manager, problem) from e
+    _raise_if_storage_error(manager, e)
     raise
 
 
