@@ -101,11 +101,8 @@ def use_compilation_cache(directory: str | None) -> None:
 def read_config(workdir: str) -> ml_collections.ConfigDict:
   """Reads what builds a run's model and reads its data from `<workdir>/config.json`.
 
-  Only the keys under `validation.MODEL_AND_DATA` are read, each checked for its type and
-  value as a training config's are; the rest of the file (the training schedule,
-  compilation_cache_dir, data_threads, ...) is ignored and keeps configs/cifar10.py's default.
-  A config.json may come from anyone: nothing in it chooses where code is loaded from or where
-  files are written, nor how many threads read the data.
+  Only the keys under `validation.MODEL_AND_DATA` are read (see there why), each checked for
+  its type and value as a training config's are; the rest keeps configs/cifar10.py's default.
 
   Args:
     workdir: a training workdir.
