@@ -273,7 +273,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _references(config: ml_collections.ConfigDict, args: argparse.Namespace
                 ) -> tuple[np.ndarray, str, str, list[str]]:
-  """The images to evaluate on.
+  """The images to evaluate on (with --gray_only, the grayscale ground truths among them).
 
   Returns:
     (uint8 [N, S, S, 3], what they are, the sub-folder of eval/<step>/ for their results:
@@ -282,19 +282,26 @@ def _references(config: ml_collections.ConfigDict, args: argparse.Namespace
   if args.images:
     size = args.size or config.image_size
     images, failed = load_folder(args.images, size, args.num_images)
-    name = os.path.basename(os.path.normpath(args.images))
-    return (images, f"{len(images)} images under {args.images} ({size}x{size})",
-            f"images-{name}", failed)
-  if args.split and config.dataset.startswith("folder:"):
-    raise UserError(f"--split does not apply to {config.dataset} (every 10th file is its "
-                    "eval split); use --images for other files")
-  sub_folder = "" if args.split in (None, config.eval_split) else f"split-{args.split}"
-  config.eval_split = args.split or config.eval_split
-  images = input_pipeline.eval_images(config, args.num_images or sys.maxsize)
-  data_dir = f", data_dir={config.data_dir}" if config.data_dir else ""
-  source = (f"the first {len(images)} images of {config.dataset}'s {config.eval_split!r} "
-            f"split{data_dir}")
-  return images, source, sub_folder, []
+    source = f"{len(images)} images under {args.images} ({size}x{size})"
+    sub_folder = f"images-{os.path.basename(os.path.normpath(args.images))}"
+  else:
+    if args.split and config.dataset.startswith("folder:"):
+      raise UserError(f"--split does not apply to {config.dataset} (every 10th file is its "
+                      "eval split); use --images for other files")
+    sub_folder = "" if args.split in (None, config.eval_split) else f"split-{args.split}"
+    config.eval_split = args.split or config.eval_split
+    images, failed = input_pipeline.eval_images(config, args.num_images or sys.maxsize), []
+    data_dir = f", data_dir={config.data_dir}" if config.data_dir else ""
+    source = (f"the first {len(images)} images of {config.dataset}'s {config.eval_split!r} "
+              f"split{data_dir}")
+  if args.gray_only:
+    gray = scoring.is_gray(images)
+    chroma = f"(chroma below {scoring.GRAY_CHROMA:g} at every pixel)"
+    if not gray.any():
+      raise UserError(f"--gray_only: none of {source} is grayscale {chroma}")
+    images, source = images[gray], f"the {gray.sum()} grayscale images {chroma} among {source}"
+    sub_folder = os.path.join(sub_folder, "gray")
+  return images, source, sub_folder, failed
 
 
 def _check_prepared(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -340,8 +347,6 @@ def run(argv: list[str] | None = None) -> int:
                   for i, w in enumerate(workdirs)]
     losses = [inference.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
-    if args.gray_only:
-      references, source, sub_folder = _keep_gray(references, source, sub_folder)
     main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
     atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)
     mean_ab, mean_images = training_mean_ab(config)
@@ -392,18 +397,6 @@ def run(argv: list[str] | None = None) -> int:
   print(f"wrote {os.path.join(out_dir, '')} (metrics.json, table.md, grid.png) in "
         f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
   return 1 if failed else 0
-
-
-def _keep_gray(references: np.ndarray, source: str, sub_folder: str
-               ) -> tuple[np.ndarray, str, str]:
-  """The grayscale ground truths among `references` (--gray_only), and what they are."""
-  gray = scoring.is_gray(references)
-  if not gray.any():
-    raise UserError(f"--gray_only: none of {source} is grayscale (chroma below "
-                    f"{scoring.GRAY_CHROMA:g} at every pixel)")
-  return (references[gray], f"the {gray.sum()} grayscale images (chroma below "
-          f"{scoring.GRAY_CHROMA:g} at every pixel) among {source}",
-          os.path.join(sub_folder, "gray"))
 
 
 def _write(out_dir: str, workdir: str, record: dict, rows: Sequence[Row], source: str,
