@@ -268,12 +268,6 @@ def _model_input(pixels: ColorArray, size: int) -> np.ndarray:
   return _resize(pixels, size, size)
 
 
-def _upsample(ab_hw2: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-  """ab [h, w, 2] -> [H, W, 2], bilinear (one float channel at a time, Pillow's mode "F")."""
-  return np.stack([_resize(np.ascontiguousarray(ab_hw2[..., i]), *shape) for i in range(2)],
-                  axis=-1)
-
-
 @jax.jit
 def _lightness_fn(pixels_NC: jax.Array) -> jax.Array:
   """L in [0, 100] of gray (C = 1) or RGB (C = 3) pixels, uint8 / uint16 / float in [0, 1]."""
@@ -374,8 +368,7 @@ class Colorizer:
     else:
       abs_hw2 = self._small_ab([pixels for pixels, _ in split])
     # One image at a time from here: only one full-size ab and L are held at once.
-    return [_recombine(pixels, _upsample(ab, pixels.shape[:2]), alpha)
-            for (pixels, alpha), ab in zip(split, abs_hw2)]
+    return [_recombine(pixels, ab, alpha) for (pixels, alpha), ab in zip(split, abs_hw2)]
 
   def predict_ab(self, images_BSS3: np.ndarray) -> np.ndarray:
     """The model alone: ab [B, S, S, 2] of uint8 RGB images at the training resolution."""
@@ -398,9 +391,12 @@ class Colorizer:
     return self.predict_ab(padded[None])[0, :height, :width]
 
 
-def _recombine(pixels: ColorArray, ab_HW2: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-  """The image's own full-resolution L with the predicted ab, as uint8 RGB(A)."""
+def _recombine(pixels: ColorArray, ab_hw2: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+  """The image's own full-resolution L with the predicted ab upsampled to it, as uint8 RGB(A)."""
   height, width, channels = pixels.shape
+  # Bilinear, one float channel at a time (Pillow's mode "F").
+  ab_HW2 = np.stack([_resize(np.ascontiguousarray(ab_hw2[..., i]), height, width)
+                     for i in range(2)], axis=-1)
   lightness = _map_pixels(_lightness_fn, pixels.reshape(-1, channels))
   rgb = _map_pixels(_recombine_fn, lightness,
                     ab_HW2.reshape(-1, 2).astype(np.float32, copy=False))
