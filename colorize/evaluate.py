@@ -263,9 +263,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.error(f"--batch_size={args.batch_size}: give 1..{inference.MAX_BATCH_SIZE}")
   if args.size is not None and not 1 <= args.size <= MAX_SIZE:
     p.error(f"--size={args.size}: give 1..{MAX_SIZE} (every image is held at that size)")
-  for workdir in [args.workdir] + args.compare:  # E.g. --workdir=$UNSET.
-    if not workdir.strip():
-      p.error("a workdir is empty (an unset shell variable?)")
+  if not all(workdir.strip() for workdir in [args.workdir] + args.compare):  # --workdir=$UNSET
+    p.error("a workdir is empty (an unset shell variable?)")
   if args.images and args.split:
     p.error("--split and --images exclude each other")
   return args
