@@ -82,8 +82,7 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
   if coordinator_address is not None and not re.fullmatch(r".+:\d+", coordinator_address):
     raise UserError(f"--coordinator_address={coordinator_address} has no port: give "
                     "host:port of process 0 (e.g. 10.0.0.2:8476), the same in every process")
-  explicit = (coordinator_address, num_processes, process_id)
-  if all(x is None for x in explicit):
+  if (coordinator_address, num_processes, process_id) == (None, None, None):
     cluster = detected_cluster()
     if cluster is None or cluster[1] == 1:
       logging.info("Single process (%s): not starting jax.distributed",
