@@ -133,8 +133,7 @@ def to_array(image: Image.Image) -> np.ndarray:
       return _int32_to_unit(image)
     # Other "I" images (PNG, 16-bit TIFF) hold 16-bit values.
     return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)[..., None]
-  has_alpha = image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in
-                                             image.info)
+  has_alpha = image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info)
   if image.mode in ("1", "L", "LA", "La"):
     mode = "LA" if has_alpha else "L"
   else:  # RGB, palette, CMYK, YCbCr, LAB, HSV, ...: Pillow converts them to sRGB.

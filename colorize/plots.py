@@ -128,8 +128,7 @@ def plot_curves(metrics_jsonl: str, out_dir: str,
     for key in present:
       steps, values = series[key]
       # Markers for sparse series (eval every few thousand steps) so single points show.
-      ax.plot(steps, values, label=key, marker="o" if len(steps) < 30 else None,
-              markersize=3)
+      ax.plot(steps, values, label=key, marker="o" if len(steps) < 30 else None, markersize=3)
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.set_ylabel("value")
