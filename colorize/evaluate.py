@@ -401,10 +401,9 @@ def run(argv: list[str] | None = None) -> int:
 def _write(out_dir: str, workdir: str, record: dict, rows: Sequence[Row], source: str,
            grid_rows: Sequence[tuple[str, np.ndarray]]) -> None:
   """Writes metrics.json, table.md and grid.png in `out_dir`, which must be inside `workdir`."""
-  atomic.write_bytes(os.path.join(out_dir, "metrics.json"),
-                     json.dumps(record, indent=2).encode(), inside=workdir)
-  atomic.write_bytes(os.path.join(out_dir, "table.md"), markdown_table(rows, source).encode(),
-                     inside=workdir)
+  for name, text in (("metrics.json", json.dumps(record, indent=2)),
+                     ("table.md", markdown_table(rows, source))):
+    atomic.write_bytes(os.path.join(out_dir, name), text.encode(), inside=workdir)
   scale = max(1, 128 // grid_rows[0][1].shape[1])  # 32x32 images show at 128x128.
   image_files.save_image(plots.labelled_grid(grid_rows, scale),
                          os.path.join(out_dir, "grid.png"), inside=workdir)
