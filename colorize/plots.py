@@ -23,6 +23,11 @@ _LABEL_PAD = 4  # Pixels left and right of the label text.
 CURVES = {
     "critic_loss.png": ("Critic", ("critic_loss", "wasserstein", "gradient_penalty")),
     "l1_loss.png": ("L1 reconstruction loss", ("l1", "eval_l1")),
+    # The periodic eval's accuracy and colour apart (their scales differ): a GAN trades one
+    # for the other as it trains, which a single final figure does not show.
+    "eval_psnr.png": ("Eval split: pooled PSNR (dB)", ("eval_psnr",)),
+    "eval_color.png": ("Eval split: colour against the ground truth",
+                       ("eval_colorfulness_ratio", "eval_ab_hist_intersection")),
 }
 
 

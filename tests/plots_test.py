@@ -86,7 +86,9 @@ def test_plot_curves_writes_pngs(tmp_path):
   _write_log(log)
   out_dir = tmp_path / "plots"
   paths = plots.plot_curves(str(log), str(out_dir))
-  assert [os.path.basename(p) for p in paths] == ["critic_loss.png", "l1_loss.png"]
+  # No colour metrics in this log: that figure is skipped.
+  assert [os.path.basename(p) for p in paths] == ["critic_loss.png", "l1_loss.png",
+                                                  "eval_psnr.png"]
   for p in paths:
     with Image.open(p) as image:
       assert image.format == "PNG"
@@ -97,7 +99,7 @@ def test_plot_curves_skips_absent_critic(tmp_path):
   log = tmp_path / "metrics.jsonl"
   _write_log(log, with_critic=False)
   paths = plots.plot_curves(str(log), str(tmp_path))
-  assert [os.path.basename(p) for p in paths] == ["l1_loss.png"]
+  assert [os.path.basename(p) for p in paths] == ["l1_loss.png", "eval_psnr.png"]
   assert not (tmp_path / "critic_loss.png").exists()
 
 

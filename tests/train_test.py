@@ -36,7 +36,8 @@ def test_writes_every_artifact(tmp_path):
   assert list(tmp_path.glob("events.out.tfevents.*"))
   grid = Image.open(tmp_path / "samples" / "step_0000004.png")
   assert grid.mode == "RGB" and grid.width > grid.height
-  assert {p.name for p in (tmp_path / "plots").iterdir()} == {"critic_loss.png", "l1_loss.png"}
+  assert {p.name for p in (tmp_path / "plots").iterdir()} == {
+      "critic_loss.png", "l1_loss.png", "eval_psnr.png", "eval_color.png"}
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
