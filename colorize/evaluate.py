@@ -251,6 +251,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "relative to the current directory, as in training).")
   p.add_argument("--batch_size", type=int, default=scoring.DEFAULT_BATCH_SIZE,
                  help=f"Images per model and metric call (1..{inference.MAX_BATCH_SIZE}).")
+  inference.add_chroma_gain_flag(p)
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
   if not args.workdir:
@@ -346,6 +347,9 @@ def run(argv: list[str] | None = None) -> int:
                   for i, w in enumerate(workdirs)]
     losses = [inference.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
+    if args.chroma_gain != 1:  # Its own folder: the model's own results stay apart.
+      sub_folder = os.path.join(sub_folder, f"chroma_gain-{args.chroma_gain:g}")
+      source += f"; predicted chroma x {args.chroma_gain:g}"
     main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
     atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)
     mean_ab, mean_images = training_mean_ab(config)
@@ -365,12 +369,13 @@ def run(argv: list[str] | None = None) -> int:
   rows, records, grid_rows = [], [], [("grayscale", gray[:args.num_samples])]
   for workdir, generator, loss in zip(workdirs, generators, losses):
     run_started = time.perf_counter()
-    colorizer = inference.Colorizer(generator, batch_size=args.batch_size)
+    colorizer = inference.Colorizer(generator, batch_size=args.batch_size,
+                                    chroma_gain=args.chroma_gain)
     outputs = np.stack(colorizer.colorize_batch(list(references)))
     rows.append(Row(workdir, loss, str(generator.step), summary(outputs)))
     records.append({
         "workdir": workdir, "step": generator.step, "loss": loss, "source": source,
-        "num_images": len(references),
+        "num_images": len(references), "chroma_gain": args.chroma_gain,
         "seconds": round(time.perf_counter() - run_started, 2),  # Colorize + score.
         "metrics": rows[-1].metrics, "baselines": baselines,
         "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images})

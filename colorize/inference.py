@@ -80,6 +80,22 @@ def add_compilation_cache_flag(parser: argparse.ArgumentParser) -> None:
            f"{validation.reference().compilation_cache_dir}. Never taken from the workdir.")
 
 
+def add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
+  """Adds `--chroma_gain` (see `Colorizer`) to a command's flags."""
+  def gain(text: str) -> float:
+    try:
+      value = float(text)
+    except ValueError:
+      value = -1.0
+    if not 0 <= value < float("inf"):
+      raise argparse.ArgumentTypeError(f"{text!r}: give a finite number >= 0")
+    return value
+  parser.add_argument(
+      "--chroma_gain", type=gain, default=1.0,
+      help="Multiply the predicted chroma (ab) by this, at the same hue and lightness: above "
+           "1 more vivid, below 1 more muted. 1 (default): the model's own colours.")
+
+
 def use_compilation_cache(directory: str | None) -> None:
   """Points JAX's persistent compilation cache where the user says.
 
@@ -316,7 +332,7 @@ class Colorizer:
   """
 
   def __init__(self, generator: Generator, *, batch_size: int = DEFAULT_BATCH_SIZE,
-               native: bool = False):
+               native: bool = False, chroma_gain: float = 1.0):
     """Wraps a restored generator.
 
     Args:
@@ -325,10 +341,20 @@ class Colorizer:
         model compiles once.
       native: run the model on the whole image (padded to a multiple of the U-Net's stride,
         compiled once per padded size) instead of at the training resolution.
+      chroma_gain: multiplies the predicted ab, so chroma, at the same hue and lightness:
+        above 1 more vivid, below 1 more muted (a colour pushed out of gamut loses chroma at
+        its L, as always). What it trades in accuracy is measured in docs/results.md.
+
+    Raises:
+      ValueError: a negative or non-finite chroma_gain.
     """
+    if not 0 <= chroma_gain < float("inf"):
+      raise ValueError(f"chroma_gain={chroma_gain}: give a finite number >= 0 (1 keeps the "
+                       "model's colours)")
     self.generator = generator
     self.batch_size = batch_size
     self.native = native
+    self.chroma_gain = chroma_gain
     self._depth = generator.module.depth or models.unet_depth(generator.image_size)
 
   @classmethod
@@ -368,7 +394,8 @@ class Colorizer:
     else:
       abs_hw2 = self._small_ab([pixels for pixels, _ in split])
     # One image at a time from here: only one full-size ab and L are held at once.
-    return [_recombine(pixels, ab, alpha) for (pixels, alpha), ab in zip(split, abs_hw2)]
+    return [_recombine(pixels, ab * np.float32(self.chroma_gain), alpha)
+            for (pixels, alpha), ab in zip(split, abs_hw2)]
 
   def predict_ab(self, images_BSS3: np.ndarray) -> np.ndarray:
     """The model alone: ab [B, S, S, 2] of uint8 RGB images at the training resolution."""

@@ -240,6 +240,20 @@ def test_command_on_another_split(runs):
   assert "'train' split" in record["source"]
 
 
+def test_chroma_gain_is_scored_in_its_own_folder(runs):
+  """Gain 0 leaves only the input's lightness: it scores exactly as the gray baseline."""
+  step = runs / "a" / "eval" / "2"
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=8"]) == 0
+  own = (step / "metrics.json").read_text()
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=8", "--chroma_gain=0"]) == 0
+  record = json.loads((step / "chroma_gain-0" / "metrics.json").read_text())
+  assert record["chroma_gain"] == 0 and "chroma x 0" in record["source"]
+  for key in ("psnr", "delta_e2000", "ab_hist_intersection"):
+    assert record["metrics"][key] == pytest.approx(record["baselines"]["gray"][key], abs=1e-3)
+  assert json.loads(own)["metrics"]["psnr"] != pytest.approx(record["metrics"]["psnr"])
+  assert (step / "metrics.json").read_text() == own
+
+
 @pytest.mark.parametrize("args, message", [
     (["--step=7"], "no checkpoint at step 7"),
     (["--split=nope"], "nope"),

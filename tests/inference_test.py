@@ -12,6 +12,7 @@ import pytest
 
 import colorize
 from colorize import color
+from colorize import evaluate
 from colorize import inference
 from colorize import train
 from colorize import train_step
@@ -204,3 +205,22 @@ def test_rejects_bad_arrays(colorizer):
     colorizer(np.zeros((4, 0), np.uint8))
   with pytest.raises(ValueError, match="dtype"):
     colorizer(np.zeros((4, 4), np.int64))
+
+
+def test_chroma_gain_scales_chroma_at_the_same_hue_and_lightness(colorizer):
+  image = np.random.default_rng(5).integers(0, 256, (12, 10, 3), np.uint8)
+  outputs = {gain: colorize.Colorizer(colorizer.generator, chroma_gain=gain)(image)
+             for gain in (0.0, 1.0, 10.0)}
+  # Gain 0 is the gray baseline: the input's L with ab = 0.
+  gray = evaluate.baseline_outputs(image[None], (0.0, 0.0))[0]
+  assert np.abs(outputs[0.0].astype(int) - gray).max() <= 1
+  lab = {gain: np.asarray(color.rgb_to_lab(out / 255.0)) for gain, out in outputs.items()}
+  chroma = {gain: np.hypot(x[..., 1], x[..., 2]) for gain, x in lab.items()}
+  assert chroma[0.0].max() < 1.0 < chroma[1.0].mean() < chroma[10.0].mean()
+  hue = {gain: np.angle(x[..., 1] + 1j * x[..., 2]) for gain, x in lab.items()}
+  turn = np.abs(np.angle(np.exp(1j * (hue[10.0] - hue[1.0]))))[chroma[1.0] > 2]
+  assert turn.size and np.median(turn) < np.radians(3)
+  for out in outputs.values():
+    _assert_same_lightness(image / 255.0, out)
+  with pytest.raises(ValueError, match="chroma_gain"):
+    colorize.Colorizer(colorizer.generator, chroma_gain=-1.0)

@@ -172,6 +172,10 @@ CASES = {
         lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
                                f"--output={s / 'out'}", f"--batch_size={10**12}"), 2,
         (f"--batch_size={10**12}", "give 1..1024")),
+    "colorize: negative chroma gain": Case(
+        lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
+                               f"--output={s / 'out'}", "--chroma_gain=-0.5"), 2,
+        ("--chroma_gain", "'-0.5'", "give a finite number >= 0")),
     "colorize: empty output": Case(
         lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}", "--output="), 2,
         ("--output is empty",)),
