@@ -4,8 +4,8 @@ r"""CIFAR-10 colorization with WGAN-GP: the recipe chosen on the validation spli
 
 Variants (`--config=configs/cifar10.py:<variant>[,<variant>...]`, applied in order):
   (none)          batch 16, 100 epochs of train[:90%], Adam(2e-4, 0.5, 0.999), n_critic 1,
-                  lambda_gp 10, l1_weight 100, and an EMA (0.999) of the generator: the
-                  seed recipe plus the one change that helped (docs/results.md).
+                  lambda_gp 10, l1_weight 100, an EMA (0.999) of the generator and N(0, 0.02)
+                  kernels: the seed recipe plus the two changes that helped (docs/results.md).
   seed            the seed project's recipe (no EMA, constant learning rates, dropout in the
                   three innermost decoder layers, flax's initialisation, no jitter).
   wgan_gp_paper   Gulrajani et al. 2017: Adam(1e-4, 0.0, 0.9), n_critic 5.
@@ -65,7 +65,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.model.norm = "batch"  # Generator norm: "batch" | "instance" | "layer" | "none".
   c.model.dropout = 0.5  # pix2pix dropout in the innermost decoder layers.
   c.model.dropout_layers = "innermost3"  # Or "full_width": see colorize/models.py.
-  c.model.init_std = 0.0  # > 0: kernels start as N(0, init_std), the tutorial's 0.02.
+  # > 0: kernels start as N(0, init_std), the tutorial's 0.02; 0: flax's LeCun normal.
+  c.model.init_std = 0.02
   c.model.critic_width = 64
   c.model.critic_layers = 3  # Stride-2 conv layers of the PatchGAN critic.
   c.model.conv_impl = "auto"  # "xla" | "matmul" | "auto" (matmul on CPU, xla on GPU/TPU).
