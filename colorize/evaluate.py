@@ -227,6 +227,11 @@ def markdown_table(rows: Sequence[Row], source: str) -> str:
   return "\n".join(lines) + "\n\n" + legend
 
 
+def chroma_gain_folder(gain: float) -> str:
+  """The sub-folder of eval/<step>/... for results with `--chroma_gain=gain` ("" for 1)."""
+  return "" if gain == 1 else f"chroma_gain-{gain:g}"
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
   p = errors.OneLineParser(
       prog="python -m colorize.evaluate",
@@ -347,8 +352,8 @@ def run(argv: list[str] | None = None) -> int:
                   for i, w in enumerate(workdirs)]
     losses = [inference.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
-    if args.chroma_gain != 1:  # Its own folder: the model's own results stay apart.
-      sub_folder = os.path.join(sub_folder, f"chroma_gain-{args.chroma_gain:g}")
+    if args.chroma_gain != 1:
+      sub_folder = os.path.join(sub_folder, chroma_gain_folder(args.chroma_gain))
       source += f"; predicted chroma x {args.chroma_gain:g}"
     main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
     atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)

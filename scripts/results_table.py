@@ -2,6 +2,7 @@ r"""One results table over seeds: mean ± standard deviation per group of runs.
 
     python scripts/results_table.py runs/recipe/*                        # validation split
     python scripts/results_table.py --split=test --reference=seed runs/final/*
+    python scripts/results_table.py --chroma_gains=1,1.2 --reference=chosen runs/final/chosen,*
 
 Runs whose workdir names differ only in `seed=<n>` form one group (`ema_decay=0.999,seed=0`
 and `ema_decay=0.999,seed=1` are the group `ema_decay=0.999`; a name that is only a seed is
@@ -10,7 +11,9 @@ latest checkpoint; the eval/ files it wrote are reused when present), and each c
 mean ± sample standard deviation over the group's seeds. With `--reference`, the columns
 `ΔPSNR` and `ΔΔE00` are paired differences from that group, seed by seed (mean ± std over
 the seeds both groups have), which cancel the part of the noise two runs of one seed share.
-The gray and mean-colour baselines come from the first run's evaluation (they depend on the
+With `--chroma_gains`, each run is also scored with its predicted chroma scaled (evaluate's
+`--chroma_gain`), each gain a group of its own. The gray and mean-colour baselines come from
+the first run's evaluation (they depend on the
 images only). Prints a Markdown table.
 """
 import argparse
@@ -53,17 +56,19 @@ def group_and_seed(workdir: str) -> tuple[str, int]:
   return _SEED.sub("", name).strip(",") or "base", int(match.group(2))
 
 
-def run_metrics(workdir: str, split: str | None) -> dict:
+def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0) -> dict:
   """The run's evaluate record on `split` (its own eval split when None), made if missing."""
   config = inference.read_config(workdir)
   sub = "" if split in (None, config.get("eval_split")) else f"split-{split}"
+  sub = os.path.join(sub, evaluate.chroma_gain_folder(chroma_gain))
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
                  if s.isdigit())
   if not steps:
     raise UserError(f"{workdir}: no checkpoint")
   path = os.path.join(workdir, "eval", str(steps[-1]), sub, "metrics.json")
   if not os.path.exists(path):
-    args = [f"--workdir={workdir}"] + ([f"--split={split}"] if split else [])
+    args = ([f"--workdir={workdir}"] + ([f"--split={split}"] if split else [])
+            + ([f"--chroma_gain={chroma_gain:g}"] if chroma_gain != 1 else []))
     with contextlib.redirect_stdout(sys.stderr):  # Each run's own table; stdout is ours.
       status = evaluate.run(args)
     if status != 0:
@@ -114,12 +119,23 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--split", help="Dataset split (default: each run's eval split, i.e. "
                  "validation); --split=test only for final tables.")
   p.add_argument("--reference", help="Group to report paired differences against.")
+  p.add_argument("--chroma_gains", default="1", help="Comma-separated gains: each run is "
+                 "also scored with its predicted chroma scaled by each (evaluate's "
+                 "--chroma_gain), as the group '<group> chroma x<gain>'.")
   args = p.parse_args(argv)
   records: dict[str, dict[int, dict]] = collections.defaultdict(dict)
   try:
+    try:
+      gains = [float(g) for g in args.chroma_gains.split(",")]
+    except ValueError:
+      gains = [-1.0]
+    if not all(0 <= g < float("inf") for g in gains):
+      raise UserError(f"--chroma_gains={args.chroma_gains}: give numbers >= 0, e.g. 1,1.2")
     for workdir in args.workdirs:
       group, seed = group_and_seed(workdir)
-      records[group][seed] = run_metrics(workdir, args.split)
+      for gain in gains:
+        name = group if gain == 1 else f"{group} chroma x{gain:g}"
+        records[name][seed] = run_metrics(workdir, args.split, gain)
     if args.reference and args.reference not in records:
       raise UserError(f"--reference={args.reference}: no such group ({', '.join(records)})")
   except UserError as e:

@@ -14,15 +14,15 @@ _KEYS = ("psnr", "psnr_per_image", "delta_e2000", "ssim", "ab_auc", "lab_acc_2pc
          "colorfulness_ratio", "ab_hist_intersection")
 
 
-def _run(root, name, psnr, delta_e, step=10):
-  """A workdir that evaluate has already scored (its eval/<step>/metrics.json)."""
+def _run(root, name, psnr, delta_e, step=10, sub=""):
+  """A workdir that evaluate has already scored (its eval/<step>/<sub>/metrics.json)."""
   workdir = root / name
-  (workdir / "checkpoints" / str(step)).mkdir(parents=True)
+  (workdir / "checkpoints" / str(step)).mkdir(parents=True, exist_ok=True)
   # A whole config, as training writes it: colorize reads only validated configs.
   (workdir / "config.json").write_text(helpers.config(seed=0, eval_split="val").to_json())
   metrics = {k: 0.5 for k in _KEYS} | {"psnr": psnr, "delta_e2000": delta_e}
-  (workdir / "eval" / str(step)).mkdir(parents=True)
-  (workdir / "eval" / str(step) / "metrics.json").write_text(json.dumps({
+  (workdir / "eval" / str(step) / sub).mkdir(parents=True)
+  (workdir / "eval" / str(step) / sub / "metrics.json").write_text(json.dumps({
       "metrics": metrics, "source": "the validation images",
       "baselines": {"gray": metrics | {"psnr": 20.0}}}))
   return str(workdir)
@@ -39,6 +39,19 @@ def test_groups_by_seed_with_mean_std_and_paired_differences(tmp_path, capsys):
   # Paired by seed: +0.5 and +1.5 dB; -1 and -1 in ΔE00.
   assert rows["ema=0.9"][-2:] == ["+1.00 ± 0.71", "-1.00 ± 0.00 |"]
   assert rows["gray (baseline)"][2] == "20.00"
+
+
+def test_chroma_gains_are_groups_of_their_own(tmp_path, capsys):
+  runs = [_run(tmp_path, "seed=0", 21.0, 10.0), _run(tmp_path, "seed=1", 23.0, 12.0)]
+  _run(tmp_path, "seed=0", 20.0, 11.0, sub="chroma_gain-1.2")
+  _run(tmp_path, "seed=1", 22.5, 12.5, sub="chroma_gain-1.2")
+  assert results_table.main(runs + ["--chroma_gains=1,1.2", "--reference=base"]) == 0
+  rows = {line.split(" | ")[0][2:]: line.split(" | ")
+          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+  assert rows["base chroma x1.2"][2] == "21.25 ± 1.77"
+  assert rows["base chroma x1.2"][-2:] == ["-0.75 ± 0.35", "+0.75 ± 0.35 |"]
+  assert results_table.main(runs + ["--chroma_gains=1,-2"]) == 2
+  assert "--chroma_gains=1,-2: give numbers >= 0" in capsys.readouterr().err
 
 
 def test_unknown_reference_is_one_line(tmp_path, capsys):
