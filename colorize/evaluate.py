@@ -352,9 +352,7 @@ def run(argv: list[str] | None = None) -> int:
                   for i, w in enumerate(workdirs)]
     losses = [inference.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
-    if args.chroma_gain != 1:
-      sub_folder = os.path.join(sub_folder, chroma_gain_folder(args.chroma_gain))
-      source += f"; predicted chroma x {args.chroma_gain:g}"
+    sub_folder = os.path.join(sub_folder, chroma_gain_folder(args.chroma_gain))
     main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
     atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)
     mean_ab, mean_images = training_mean_ab(config)
@@ -377,7 +375,8 @@ def run(argv: list[str] | None = None) -> int:
     colorizer = inference.Colorizer(generator, batch_size=args.batch_size,
                                     chroma_gain=args.chroma_gain)
     outputs = np.stack(colorizer.colorize_batch(list(references)))
-    rows.append(Row(workdir, loss, str(generator.step), summary(outputs)))
+    label = workdir if args.chroma_gain == 1 else f"{workdir} (chroma x{args.chroma_gain:g})"
+    rows.append(Row(label, loss, str(generator.step), summary(outputs)))
     records.append({
         "workdir": workdir, "step": generator.step, "loss": loss, "source": source,
         "num_images": len(references), "chroma_gain": args.chroma_gain,

@@ -247,7 +247,8 @@ def test_chroma_gain_is_scored_in_its_own_folder(runs):
   own = (step / "metrics.json").read_text()
   assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=8", "--chroma_gain=0"]) == 0
   record = json.loads((step / "chroma_gain-0" / "metrics.json").read_text())
-  assert record["chroma_gain"] == 0 and "chroma x 0" in record["source"]
+  assert record["chroma_gain"] == 0
+  assert f"| {runs / 'a'} (chroma x0) |" in (step / "chroma_gain-0" / "table.md").read_text()
   for key in ("psnr", "delta_e2000", "ab_hist_intersection"):
     assert record["metrics"][key] == pytest.approx(record["baselines"]["gray"][key], abs=1e-3)
   assert json.loads(own)["metrics"]["psnr"] != pytest.approx(record["metrics"]["psnr"])
