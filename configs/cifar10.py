@@ -5,7 +5,8 @@ r"""CIFAR-10 colorization with WGAN-GP: the recipe chosen on the validation spli
 Variants (`--config=configs/cifar10.py:<variant>[,<variant>...]`, applied in order):
   (none)          batch 16, 100 epochs of train[:90%], Adam(2e-4, 0.5, 0.999), n_critic 1,
                   lambda_gp 10, l1_weight 100, an EMA (0.999) of the generator and N(0, 0.02)
-                  kernels: the seed recipe plus the two changes that helped (docs/results.md).
+                  kernels: the seed recipe plus the two changes kept on the validation
+                  split (docs/results.md).
   seed            the seed project's recipe (no EMA, constant learning rates, dropout in the
                   three innermost decoder layers, flax's initialisation, no jitter).
   wgan_gp_paper   Gulrajani et al. 2017: Adam(1e-4, 0.0, 0.9), n_critic 5.
