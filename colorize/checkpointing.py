@@ -63,7 +63,7 @@ def restore_latest(manager: ocp.CheckpointManager, target):
       from step 0 on its own: that would silently lose the run.
   """
   failures = []
-  errors.drop_closed_event_loop_reports()  # A failed restore's other reads end after it.
+  errors.drop_failed_restore_reports(str(manager.directory))  # Leftovers come later.
   for step in sorted(manager.all_steps(), reverse=True):
     try:
       state = manager.restore(step, args=ocp.args.StandardRestore(target))

@@ -4,6 +4,8 @@
 traceback; everything else is a bug and keeps its traceback.
 """
 import argparse
+import logging
+import os
 import sys
 
 
@@ -38,16 +40,34 @@ def _is_closed_loop(error: BaseException) -> bool:
   return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
 
 
-def drop_closed_event_loop_reports() -> None:
-  """Keeps "Event loop is closed" tracebacks off stderr; everything else is still reported.
+# The checkpoint directories being restored (as given and resolved): see below.
+_RESTORED_DIRECTORIES: set[str] = set()
 
-  Call it before an Orbax restore that may fail. When one array cannot be read, TensorStore's
-  reads of the others still finish and hand their results to Orbax's event loop, which is
-  closed by then. Python reports each from TensorStore's threads, as an unraisable exception
-  or through sys.excepthook, at any moment after the failure: in the middle of the one-line
-  error, or of a resumed run's log. Nothing is lost with them. The hooks in place before
-  handle every other report (so pytest still sees the rest).
+
+def _not_a_leftover_read(record: logging.LogRecord) -> bool:
+  message = record.getMessage()
+  return not (message.startswith("Task exception was never retrieved")
+              and any(directory in message for directory in _RESTORED_DIRECTORIES))
+
+
+def drop_failed_restore_reports(checkpoints: str) -> None:
+  """Keeps the leftovers of a failed Orbax restore off stderr; everything else is reported.
+
+  Call it before restoring from `checkpoints` (a directory). When one array cannot be read,
+  TensorStore's reads of the others still finish, and Python reports them at any moment after
+  the failure: in the middle of the one-line error, or of a resumed run's log. Those that end
+  on Orbax's closed event loop come as "Event loop is closed" from TensorStore's threads,
+  through sys.unraisablehook or sys.excepthook; those that fail on the damaged files as
+  asyncio's "Task exception was never retrieved", naming a file under `checkpoints`. Nothing
+  is lost with them: the restore's own error says what failed. The hooks in place before
+  handle every other report (so pytest still sees the rest), and asyncio's logger keeps every
+  other record.
+
+  Args:
+    checkpoints: the directory of the checkpoints about to be restored.
   """
+  _RESTORED_DIRECTORIES.update({os.path.abspath(checkpoints), os.path.realpath(checkpoints)})
+  logging.getLogger("asyncio").addFilter(_not_a_leftover_read)  # Once: a set of filters.
   unraisable_hook, except_hook = sys.unraisablehook, sys.excepthook
 
   def unraisable(report):

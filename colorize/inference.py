@@ -197,7 +197,7 @@ def restore_generator(workdir: str, step: int | None = None) -> Generator:
   names = (("gen_params", "gen_batch_stats") if abstract.ema_params is None
            else ("ema_params", "ema_batch_stats"))
   target = {name: getattr(abstract, name) for name in names if getattr(abstract, name)}
-  errors.drop_closed_event_loop_reports()
+  errors.drop_failed_restore_reports(checkpoints)
   try:
     restored = manager.restore(step, args=ocp.args.PyTreeRestore(
         item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),

@@ -12,6 +12,7 @@ before the lines are counted.
 """
 import concurrent.futures
 import dataclasses
+import logging
 import os
 import pathlib
 import re
@@ -245,13 +246,23 @@ def test_one_line_names_the_file_or_key_and_the_fix(results, name):
   assert left_in_cwd == []
 
 
-def test_only_closed_event_loop_reports_are_dropped(monkeypatch):
-  """The damaged-checkpoint cases' one line, without the race: what the hook keeps."""
+def test_only_a_failed_restores_leftover_reports_are_dropped(monkeypatch, tmp_path, caplog):
+  """The damaged-checkpoint cases' one line, without the race: what the hooks keep."""
   seen, uncaught = [], []
   monkeypatch.setattr(sys, "unraisablehook", seen.append)
   monkeypatch.setattr(sys, "excepthook", lambda kind, value, tb: uncaught.append(value))
-  errors.drop_closed_event_loop_reports()
-  errors.drop_closed_event_loop_reports()  # Installed once, however often it is called.
+  checkpoints = tmp_path / "run" / "checkpoints"
+  errors.drop_failed_restore_reports(str(checkpoints))
+  errors.drop_failed_restore_reports(str(checkpoints))  # Installed once, however often.
+  # asyncio reports the reads that failed on the damaged files when their tasks are dropped.
+  for directory in (checkpoints, tmp_path / "elsewhere"):
+    logging.getLogger("asyncio").error(
+        "Task exception was never retrieved\nfuture: <Task finished exception=ValueError("
+        f"'OUT_OF_RANGE: Error reading at local file \"{directory}/2/default/\"')>")
+  logging.getLogger("asyncio").error(f"something else about {checkpoints}")
+  messages = [r.getMessage() for r in caplog.records]
+  assert len(messages) == 2 and "elsewhere" in messages[0]
+  assert messages[1].startswith("something else")
   # TensorStore's threads report through either hook.
   for error in (RuntimeError("Event loop is closed"), RuntimeError("other"), ValueError("x")):
     sys.unraisablehook(types.SimpleNamespace(exc_value=error))
