@@ -147,6 +147,19 @@ def _train_stream(config: ml_collections.ConfigDict, source: grain.MapDataset, f
   return iter(ds.to_iter_dataset(options))
 
 
+def train_images(config: ml_collections.ConfigDict) -> Iterator[np.ndarray]:
+  """Yields every training image after the deterministic resize, in source order.
+
+  Args:
+    config: the experiment config.
+
+  Returns:
+    An iterator of uint8 [H, W, 3] images, the shorter of H and W being `load_size(config)`.
+  """
+  ds = _images(config, train=True).map(functools.partial(_resize, size=load_size(config)))
+  return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=config.data_threads)))
+
+
 def train_array(config: ml_collections.ConfigDict) -> np.ndarray:
   """The whole training split after the deterministic resize, in source order.
 
@@ -160,14 +173,12 @@ def train_array(config: ml_collections.ConfigDict) -> np.ndarray:
     UserError: the images do not all have one shape after the resize (a folder of mixed
       sizes), which one array needs.
   """
-  size = load_size(config)
-  ds = _images(config, train=True).map(functools.partial(_resize, size=size))
-  images = list(ds.to_iter_dataset(grain.ReadOptions(num_threads=config.data_threads)))
+  images = list(train_images(config))
   shapes = {image.shape for image in images}
   if len(shapes) > 1:
     raise UserError(
         f"config.data_on_device=True needs every training image at one shape after resizing "
-        f"the shorter side to {size}; {config.dataset} gives {len(shapes)} shapes (e.g. "
+        f"the shorter side to {load_size(config)}; {config.dataset} gives {len(shapes)} shapes (e.g. "
         f"{', '.join('x'.join(map(str, s[:2])) for s in sorted(shapes)[:3])}): use "
         "--config.data_on_device=False")
   return np.stack(images)

@@ -87,7 +87,8 @@ def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array], real: jax.Arra
 
 
 def generator_loss(fake_scores: jax.Array | None, fake: jax.Array, real: jax.Array,
-                   l1_weight: float, loss: str = "wgan_gp"
+                   l1_weight: float, loss: str = "wgan_gp",
+                   pixel_weights: jax.Array | None = None
                    ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Adversarial term + l1_weight * L1(fake, real).
 
@@ -97,11 +98,16 @@ def generator_loss(fake_scores: jax.Array | None, fake: jax.Array, real: jax.Arr
     real: real colour channels, same shape.
     l1_weight: weight of the L1 term.
     loss: one of LOSSES.
+    pixel_weights: [B, H, W, 1] weights of each pixel's L1 distance (class rebalancing,
+      `rebalance.pixel_weights`), or None for the plain mean.
 
   Returns:
-    (scalar loss, metrics with `adversarial`, `l1` and `generator_loss`).
+    (scalar loss, metrics with `adversarial`, `l1` (the plain mean, comparable between runs),
+    `generator_loss`, and `l1_rebalanced` (the weighted term) when weighted).
   """
-  l1 = jnp.mean(jnp.abs(fake - real))
+  distance = jnp.abs(fake - real)
+  l1 = jnp.mean(distance)
+  l1_term = l1 if pixel_weights is None else jnp.mean(pixel_weights * distance)
   if loss == "wgan_gp":
     adversarial = -fake_scores.mean()
   elif loss == "vanilla":  # Non-saturating: maximise log D(fake).
@@ -113,5 +119,8 @@ def generator_loss(fake_scores: jax.Array | None, fake: jax.Array, real: jax.Arr
     adversarial = jnp.zeros((), l1.dtype)
   else:
     raise ValueError(f"loss={loss!r}; expected one of {LOSSES}")
-  total = adversarial + l1_weight * l1
-  return total, {"adversarial": adversarial, "l1": l1, "generator_loss": total}
+  total = adversarial + l1_weight * l1_term
+  metrics = {"adversarial": adversarial, "l1": l1, "generator_loss": total}
+  if pixel_weights is not None:
+    metrics["l1_rebalanced"] = l1_term
+  return total, metrics

@@ -37,6 +37,7 @@ from colorize import metric_writer
 from colorize import nonfinite
 from colorize import plots
 from colorize import preemption
+from colorize import rebalance
 from colorize import scoring
 from colorize import train_calls
 from colorize import train_step
@@ -196,6 +197,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   steps_per_epoch = input_pipeline.steps_per_epoch(config)
   eval_images = input_pipeline.eval_images(config, config.eval_examples)
   train_images = input_pipeline.train_array(config) if config.data_on_device else None
+  ab_counts = None
+  if config.l1_rebalance > 0:  # Counted at every start: the weights follow the data read.
+    ab_counts = rebalance.ab_histogram(
+        input_pipeline.train_images(config) if train_images is None else train_images)
   workdir_lib.check_writable(workdir)
   held.enter_context(workdir_lib.lock(workdir))  # Before anything else in it changes.
   checkpoints = workdir / "checkpoints"
@@ -207,7 +212,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   manager = checkpointing.create_manager(checkpoints, config.keep_checkpoints)
   changes = workdir_lib.check_resumable(workdir, config) if manager.all_steps() else []
   is_main = jax.process_index() == 0
-  hp = train_step.StepConfig.from_config(config, total_steps)
+  hp = train_step.StepConfig.from_config(config, total_steps, ab_counts)
+  if hp.l1_class_weights is not None:
+    weights = np.asarray(hp.l1_class_weights)[ab_counts > 0]
+    logging.info("L1 rebalanced over %d ab bins of the training split: weights %.2f to %.2f",
+                 weights.size, weights.min(), weights.max())
 
   # One data-parallel axis over every device of every process.
   mesh = Mesh(np.asarray(jax.devices()), ("data",))

@@ -18,6 +18,7 @@ import optax
 from colorize import color
 from colorize import losses
 from colorize import models
+from colorize import rebalance
 
 Params = Any
 Metrics = dict[str, jax.Array]
@@ -46,7 +47,9 @@ class TrainState:
 class StepConfig:
   """The hyperparameters the steps read (hashable, so it can be bound before jit).
 
-  `decay_start` and `num_steps` set the learning-rate schedule (`lr_factor`).
+  `decay_start` and `num_steps` set the learning-rate schedule (`lr_factor`);
+  `l1_class_weights`, the [BINS, BINS] table of `rebalance.class_weights` as nested tuples (or
+  None), weighs the L1 term by each pixel's true colour.
   """
   loss: str = "wgan_gp"
   lambda_gp: float = 10.0
@@ -56,26 +59,39 @@ class StepConfig:
   ema_decay: float = 0.0
   decay_start: float = 1.0
   num_steps: int = 0
+  l1_class_weights: tuple[tuple[float, ...], ...] | None = None
 
   @classmethod
-  def from_config(cls, config: ml_collections.ConfigDict, num_steps: int = 0) -> "StepConfig":
+  def from_config(cls, config: ml_collections.ConfigDict, num_steps: int = 0,
+                  ab_counts=None) -> "StepConfig":
     """The step hyperparameters of `config`, for a run of `num_steps` iterations.
 
     Args:
       config: the run config.
       num_steps: the run's length (`train.num_train_steps`); needed only when the learning
         rates decay (optimizer.decay_start < 1).
+      ab_counts: the training split's ab histogram (`rebalance.ab_histogram`); needed only
+        when config.l1_rebalance > 0.
 
     Returns:
       The StepConfig.
 
     Raises:
-      ValueError: the learning rates decay but `num_steps` is not positive.
+      ValueError: the learning rates decay but `num_steps` is not positive, or the L1 is
+        rebalanced but `ab_counts` is None.
     """
-    names = [f.name for f in dataclasses.fields(cls) if f.name not in ("decay_start",
-                                                                       "num_steps")]
+    names = [f.name for f in dataclasses.fields(cls)
+             if f.name not in ("decay_start", "num_steps", "l1_class_weights")]
+    weights = None
+    if config.l1_rebalance > 0:
+      if ab_counts is None:
+        raise ValueError("config.l1_rebalance > 0 weighs the L1 by the training split's "
+                         "colours: pass ab_counts (rebalance.ab_histogram)")
+      table = rebalance.class_weights(ab_counts, config.l1_rebalance)
+      weights = tuple(map(tuple, table.tolist()))
     hp = cls(**{name: config[name] for name in names},
-             decay_start=config.optimizer.decay_start, num_steps=num_steps)
+             decay_start=config.optimizer.decay_start, num_steps=num_steps,
+             l1_class_weights=weights)
     if hp.decay_start < 1 and num_steps <= 0:
       raise ValueError("optimizer.decay_start < 1 decays the learning rates to 0 at the "
                        "run's last step: pass num_steps")
@@ -240,12 +256,15 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
                       hp: StepConfig, axis_name: str | None) -> tuple[TrainState, Metrics]:
   """One generator update through `forward`, a `_generator_forward` of the current params."""
   fake, pullback, batch_stats = forward
+  weights = None
+  if hp.l1_class_weights is not None:
+    weights = rebalance.pixel_weights(real, jnp.asarray(hp.l1_class_weights))
 
   def loss_fn(fake):
     scores = None
     if hp.loss != "l1":
       scores = state.critic.apply({"params": state.critic_params}, cond, fake)
-    return losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss)
+    return losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss, weights)
 
   fake_grad, metrics = jax.grad(loss_fn, has_aux=True)(fake)
   grads, = pullback(fake_grad)

@@ -190,6 +190,9 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
                                            else c.l1_weight >= 0),
            "l1_weight", c.l1_weight,
            "a positive number for loss='l1', else >= 0 (0: no L1 term)")
+  _require(0 <= c.l1_rebalance < 1 and (c.l1_rebalance == 0 or c.color_space == "lab"),
+           "l1_rebalance", c.l1_rebalance,
+           "in [0, 1) (0: plain L1; 0.5: Zhang et al.), and 0 unless color_space='lab'")
   _require(c.num_train_steps > 0 or c.num_epochs > 0, "num_train_steps", c.num_train_steps,
            "> 0, or num_epochs > 0 (num_train_steps wins when > 0)")
   _require(c.batch_size % num_devices == 0 and c.batch_size % num_processes == 0,

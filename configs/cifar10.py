@@ -55,6 +55,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.loss = "wgan_gp"  # "wgan_gp" | "vanilla" | "lsgan" | "l1" (no critic).
   c.lambda_gp = 10.0
   c.l1_weight = 100.0
+  # > 0 weighs each pixel's L1 by the rarity of its true colour in the training split (Zhang
+  # et al. 2016's class rebalancing, colorize/rebalance.py; their choice is 0.5); "lab" only.
+  c.l1_rebalance = 0.0
   c.n_critic = 1  # Critic updates per generator update, each on its own batch.
   # > 0 keeps an EMA of the generator params, used for samples, eval and inference. Chosen on
   # the validation split: it removes most of the checkpoint-to-checkpoint noise of a GAN.
@@ -116,6 +119,7 @@ def _seed(c: ml_collections.ConfigDict) -> None:
   c.optimizer.generator_lr = c.optimizer.critic_lr = 2e-4
   c.optimizer.decay_start = 1.0
   c.l1_weight = 100.0
+  c.l1_rebalance = 0.0
   c.random_jitter = False
 
 
