@@ -2,7 +2,8 @@
 
 Most pixels of natural images have little chroma, so a loss averaged over pixels is dominated
 by grays and browns, and a generator that predicts them everywhere loses little. Zhang et al.
-weight each pixel by the rarity of its true colour: the ab plane is cut into bins of 10, the
+weight each pixel by the rarity of its true colour: the ab plane is cut into bins of 10 centred
+on multiples of 10 (so grays, a = b = 0, sit in the middle of one bin, not on four edges), the
 training set's distribution p over them is smoothed with a Gaussian (sigma 5), mixed with a
 uniform distribution over the Q bins in use, and a pixel whose colour falls in bin q weighs
 
@@ -24,14 +25,15 @@ from colorize import color
 
 GRID = 10.0  # ab units per bin, as Zhang et al.
 SIGMA = 5.0  # The prior's Gaussian smoothing, in ab units, as Zhang et al.
-# Bins cover [-AB_SCALE, AB_SCALE) on both axes, which holds the sRGB gamut.
-BINS = int(2 * color.AB_SCALE / GRID)
+# Bin centres from -AB_SCALE to AB_SCALE on both axes, which hold the sRGB gamut.
+_HALF = int(color.AB_SCALE / GRID)
+BINS = 2 * _HALF + 1
 _CHUNK = 1 << 18  # Pixels per compiled colour conversion: one shape, compiled once.
 
 
 def _bin_index(ab: jax.Array) -> jax.Array:
-  """Flat bin index in [0, BINS**2) of ab in Lab units [..., 2]."""
-  cell = jnp.clip(jnp.floor((ab + color.AB_SCALE) / GRID), 0, BINS - 1).astype(jnp.int32)
+  """Flat bin index in [0, BINS**2) of ab in Lab units [..., 2] (the nearest centre)."""
+  cell = jnp.clip(jnp.floor(ab / GRID + 0.5) + _HALF, 0, BINS - 1).astype(jnp.int32)
   return cell[..., 0] * BINS + cell[..., 1]
 
 
@@ -49,8 +51,8 @@ def ab_histogram(images: Iterable[np.ndarray]) -> np.ndarray:
     images: uint8 RGB images [H, W, 3], of any sizes (e.g. `input_pipeline.train_images`).
 
   Returns:
-    int64 counts [BINS, BINS]: axis 0 is a, axis 1 is b, bin i covering
-    [i * GRID - AB_SCALE, (i + 1) * GRID - AB_SCALE).
+    int64 counts [BINS, BINS]: axis 0 is a, axis 1 is b; bin i is centred on
+    (i - BINS // 2) * GRID and covers GRID / 2 either side (the outermost bins hold the rest).
   """
   counts = np.zeros(BINS * BINS, np.int64)
   pending, size = [], 0
