@@ -80,16 +80,35 @@ def add_compilation_cache_flag(parser: argparse.ArgumentParser) -> None:
            f"{validation.reference().compilation_cache_dir}. Never taken from the workdir.")
 
 
+def check_chroma_gain(value) -> float:
+  """`value` (a number or its text) as a chroma gain (see `Colorizer`).
+
+  Args:
+    value: the gain, e.g. 1.2 or "1.2".
+
+  Returns:
+    The gain as a float.
+
+  Raises:
+    ValueError: not a finite number >= 0; the message says what to give.
+  """
+  try:
+    gain = float(value)
+  except (TypeError, ValueError):
+    gain = -1.0
+  if not 0 <= gain < float("inf"):
+    raise ValueError(f"chroma_gain {value!r}: give a finite number >= 0 (1 keeps the model's "
+                     "colours)")
+  return gain
+
+
 def add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
   """Adds `--chroma_gain` (see `Colorizer`) to a command's flags."""
   def gain(text: str) -> float:
     try:
-      value = float(text)
-    except ValueError:
-      value = -1.0
-    if not 0 <= value < float("inf"):
-      raise argparse.ArgumentTypeError(f"{text!r}: give a finite number >= 0")
-    return value
+      return check_chroma_gain(text)
+    except ValueError as e:  # argparse shows only this error type's own message.
+      raise argparse.ArgumentTypeError(str(e)) from None
   parser.add_argument(
       "--chroma_gain", type=gain, default=1.0,
       help="Multiply the predicted chroma (ab) by this, at the same hue and lightness: above "
@@ -348,13 +367,10 @@ class Colorizer:
     Raises:
       ValueError: a negative or non-finite chroma_gain.
     """
-    if not 0 <= chroma_gain < float("inf"):
-      raise ValueError(f"chroma_gain={chroma_gain}: give a finite number >= 0 (1 keeps the "
-                       "model's colours)")
+    self.chroma_gain = check_chroma_gain(chroma_gain)
     self.generator = generator
     self.batch_size = batch_size
     self.native = native
-    self.chroma_gain = chroma_gain
     self._depth = generator.module.depth or models.unet_depth(generator.image_size)
 
   @classmethod

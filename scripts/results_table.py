@@ -126,11 +126,10 @@ def main(argv: list[str] | None = None) -> int:
   records: dict[str, dict[int, dict]] = collections.defaultdict(dict)
   try:
     try:
-      gains = [float(g) for g in args.chroma_gains.split(",")]
+      gains = [inference.check_chroma_gain(g) for g in args.chroma_gains.split(",")]
     except ValueError:
-      gains = [-1.0]
-    if not all(0 <= g < float("inf") for g in gains):
-      raise UserError(f"--chroma_gains={args.chroma_gains}: give numbers >= 0, e.g. 1,1.2")
+      raise UserError(f"--chroma_gains={args.chroma_gains}: give numbers >= 0, e.g. "
+                      "1,1.2") from None
     for workdir in args.workdirs:
       group, seed = group_and_seed(workdir)
       for gain in gains:

@@ -81,6 +81,13 @@ def test_l1_ablation_has_no_critic_metrics(tmp_path):
   assert not (tmp_path / "plots" / "critic_loss.png").exists()
 
 
+def test_rebalanced_l1_logs_the_weighted_and_the_plain_l1(tmp_path):
+  train.train_and_evaluate(helpers.config(l1_rebalance=0.5), str(tmp_path))
+  row = [r for r in helpers.jsonl(tmp_path) if "l1" in r][-1]
+  # The shapes' colours are rarer than their gray background: the weighted term is larger.
+  assert row["l1_rebalanced"] > row["l1"] > 0
+
+
 def test_non_finite_loss_stops_with_step_and_metric(tmp_path):
   config = helpers.config(num_train_steps=40, log_every_steps=1, checkpoint_every_steps=1)
   config.optimizer.generator_lr = config.optimizer.critic_lr = 1e6  # Diverges at step 2.

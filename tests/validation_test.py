@@ -125,6 +125,8 @@ def test_non_positive_learning_rate(key, value):
     (dict(l1_weight=0.0, loss="l1"), "l1_weight"),  # Nothing left to train.
     (dict(ema_decay=1.0), "ema_decay"),
     (dict(n_critic=0), "n_critic"),
+    (dict(l1_rebalance=1.0), "l1_rebalance"),  # Unbounded weights.
+    (dict(l1_rebalance=0.5, color_space="rgb"), "l1_rebalance"),  # Bins are in ab.
 ])
 def test_non_positive_weights(overrides, key):
   assert _error(helpers.config(**overrides)).startswith(f"config.{key}=")
