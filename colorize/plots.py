@@ -1,7 +1,7 @@
-"""Pictures written to the workdir: sample grids (Pillow) and training curves (matplotlib).
+"""Pictures: sample grids (Pillow), training curves and the results' trade-off (matplotlib).
 
-matplotlib is imported inside `plot_curves` only, so the trainer, which imports this module
-for the sample grids, does not pay for it.
+matplotlib is imported inside the plotting functions only, so the trainer, which imports this
+module for the sample grids, does not pay for it.
 """
 import io
 import json
@@ -141,8 +141,68 @@ def plot_curves(metrics_jsonl: str, out_dir: str,
     ax.legend()
     fig.tight_layout()
     path = epath.Path(out_dir) / file_name
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    atomic.write_bytes(path, buffer.getvalue(), inside)
+    atomic.write_bytes(path, _png(fig), inside)
     written.append(os.fspath(path))
   return written
+
+
+def _png(fig) -> bytes:
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format="png")
+  return buffer.getvalue()
+
+
+# (metric key, axis label, the colour target of docs/results.md) of the trade-off panels.
+TRADEOFF_AXES = (("colorfulness_ratio", "colourfulness ratio (1: the ground truth's)", 0.8),
+                 ("ab_hist_intersection", "ab-histogram intersection", 0.85))
+
+
+def plot_tradeoff(groups: dict[str, list[dict[str, float]]], baselines: dict[str, dict],
+                  path: str, reference: str | None = None) -> None:
+  """Pooled PSNR against colour, one point per group (mean, with the std over its seeds).
+
+  Accuracy and colour trade off (a stronger adversarial term, or a chroma gain, buys one with
+  the other), so a table row is best read as a point in this plane: a change that helps moves
+  up and right, beyond the line the others lie on.
+
+  Args:
+    groups: group name -> the metrics of each of its runs (one dict per seed).
+    baselines: name -> metrics, drawn as gray crosses (e.g. the gray and mean-colour outputs).
+    path: the PNG to write (atomically).
+    reference: a group whose mean PSNR is drawn as a dashed line; the region above it and
+      right of the colour target is shaded.
+  """
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+
+  fig = Figure(figsize=(12, 5.5), dpi=100)
+  FigureCanvasAgg(fig)
+  axes = fig.subplots(1, 2, sharey=True)
+  for ax, (key, label, target) in zip(axes, TRADEOFF_AXES):
+    for number, runs in enumerate(groups.values(), 1):
+      x, y = [r[key] for r in runs], [r["psnr"] for r in runs]
+      spread = (lambda v: np.std(v, ddof=1) if len(v) > 1 else 0.0)  # noqa: E731
+      ax.errorbar(np.mean(x), np.mean(y), xerr=spread(x), yerr=spread(y), fmt="o",
+                  markersize=4, capsize=2)
+      ax.annotate(str(number), (np.mean(x), np.mean(y)), textcoords="offset points",
+                  xytext=(4, 3), fontsize=8)
+    for name, metrics in baselines.items():
+      ax.plot(metrics[key], metrics["psnr"], "x", color="gray")
+      ax.annotate(name, (metrics[key], metrics["psnr"]), textcoords="offset points",
+                  xytext=(4, -10), fontsize=8, color="gray")
+    ax.axvline(target, linestyle=":", color="black", linewidth=1)
+    if reference:  # Shaded: more accurate than the reference and at the colour target.
+      psnr = np.mean([r["psnr"] for r in groups[reference]])
+      ax.axhline(psnr, linestyle="--", color="gray", linewidth=1)
+      (left, right), (bottom, top) = ax.get_xlim(), ax.get_ylim()
+      ax.fill_between([target, max(right, target)], psnr, max(top, psnr), color="green",
+                      alpha=0.08)
+      ax.set_xlim(left, right)
+      ax.set_ylim(bottom, top)
+    ax.set_xlabel(f"{label}; dotted: target {target}")
+    ax.grid(True, alpha=0.3)
+  axes[0].set_ylabel("pooled PSNR (dB)" + (f"; dashed: {reference}" if reference else ""))
+  fig.text(0.01, 0.01, "   ".join(f"{i}: {name}" for i, name in enumerate(groups, 1)),
+           fontsize=8, wrap=True)
+  fig.tight_layout(rect=(0, 0.08, 1, 1))
+  atomic.write_bytes(path, _png(fig))

@@ -14,7 +14,9 @@ the seeds both groups have), which cancel the part of the noise two runs of one 
 With `--chroma_gains`, each run is also scored with its predicted chroma scaled (evaluate's
 `--chroma_gain`), each gain a group of its own. The gray and mean-colour baselines come from
 the first run's evaluation (they depend on the
-images only). Prints a Markdown table.
+images only). Prints a Markdown table; with `--plot=FILE.png`, also draws every group as a
+point of pooled PSNR against the colourfulness ratio and against the ab-histogram
+intersection (`plots.plot_tradeoff`), with the colour targets of docs/results.md.
 """
 import argparse
 import collections
@@ -31,6 +33,7 @@ sys.path.insert(0, REPO)
 
 from colorize import evaluate  # pylint: disable=g-import-not-at-top
 from colorize import inference
+from colorize import plots
 from colorize.errors import UserError
 
 # metric key -> (column heading, format); the headline first.
@@ -87,6 +90,11 @@ def _cell(values: list[float | None], fmt: str) -> str:
   return f"{fmt.format(np.mean(values))} ± {spread}"
 
 
+def _first(records: dict[str, dict[int, dict]]) -> dict:
+  """The first run's record: its baselines and source stand for every run's."""
+  return next(iter(next(iter(records.values())).values()))
+
+
 def table(records: dict[str, dict[int, dict]], reference: str | None) -> str:
   """The Markdown table of every group (seed -> evaluate record), then the baselines."""
   heads = ["run", "seeds"] + [h for h, _ in COLUMNS.values()]
@@ -104,7 +112,7 @@ def table(records: dict[str, dict[int, dict]], reference: str | None) -> str:
                  for s in shared]
         cells.append(_cell(diffs, "{:+.2f}") if group != reference else "-")
     lines.append("| " + " | ".join(cells) + " |")
-  first = next(iter(next(iter(records.values())).values()))
+  first = _first(records)
   for name, metrics in first["baselines"].items():
     cells = [f"{name} (baseline)", "-"] + [_cell([metrics.get(k)], fmt)
                                             for k, (_, fmt) in COLUMNS.items()]
@@ -122,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--chroma_gains", default="1", help="Comma-separated gains: each run is "
                  "also scored with its predicted chroma scaled by each (evaluate's "
                  "--chroma_gain), as the group '<group> chroma x<gain>'.")
+  p.add_argument("--plot", help="Also write this PNG: PSNR against colour, one point per "
+                 "group.")
   args = p.parse_args(argv)
   records: dict[str, dict[int, dict]] = collections.defaultdict(dict)
   try:
@@ -141,6 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"error: {e}", file=sys.stderr)
     return 2
   print(table(dict(records), args.reference))
+  if args.plot:
+    try:
+      plots.plot_tradeoff({group: [r["metrics"] for r in by_seed.values()]
+                           for group, by_seed in records.items()},
+                          _first(records)["baselines"], args.plot, args.reference)
+    except (OSError, UserError) as e:  # The table is printed already.
+      print(f"error: --plot={args.plot}: {getattr(e, 'strerror', None) or e}",
+            file=sys.stderr)
+      return 2
   return 0
 
 

@@ -3,6 +3,7 @@ import json
 import os
 import sys
 
+from PIL import Image
 import pytest
 
 from tests import helpers
@@ -63,3 +64,16 @@ def test_unknown_reference_is_one_line(tmp_path, capsys):
                                         ("seed=4", ("base", 4))])
 def test_group_and_seed(name, want):
   assert results_table.group_and_seed(f"/runs/{name}") == want
+
+
+def test_plot_draws_the_groups_and_refuses_an_unwritable_path(tmp_path, capsys):
+  runs = [_run(tmp_path, "seed=0", 21.0, 10.0), _run(tmp_path, "seed=1", 23.0, 12.0),
+          _run(tmp_path, "ema=0.9,seed=0", 21.5, 9.0)]
+  plot = tmp_path / "plots" / "tradeoff.png"
+  assert results_table.main(runs + [f"--plot={plot}", "--reference=base"]) == 0
+  with Image.open(plot) as image:
+    assert image.format == "PNG" and image.size == (1200, 550)
+  (tmp_path / "file").write_text("")
+  assert results_table.main(runs + [f"--plot={tmp_path / 'file' / 'x.png'}"]) == 2
+  error = capsys.readouterr().err.strip()
+  assert error.startswith(f"error: --plot={tmp_path / 'file' / 'x.png'}: ") and "\n" not in error
