@@ -10,10 +10,10 @@ uniform distribution over the Q bins in use, and a pixel whose colour falls in b
     w_q = 1 / (strength * p_q + (1 - strength) / Q),
 
 scaled here so that the average weight of a training pixel is 1 and `l1_weight` keeps its
-meaning.
-`strength` is their 1 - lambda: 0 weighs every pixel alike, 0.5 is their choice, and towards 1
-the weights approach 1 / p. They rebalance a classification loss over the bins; here the same
-weights multiply the L1 distance of each pixel (config.l1_rebalance).
+meaning. `strength` is their 1 - lambda: 0 weighs every pixel alike, 0.5 is their choice, and
+towards 1 the weights approach 1 / p. They rebalance a classification loss over the bins; here
+the same weights multiply the L1 distance of each pixel (config.l1_rebalance). What that does
+to the colours is measured in docs/results.md.
 """
 from typing import Iterable
 
