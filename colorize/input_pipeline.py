@@ -176,11 +176,11 @@ def train_array(config: ml_collections.ConfigDict) -> np.ndarray:
   images = list(train_images(config))
   shapes = {image.shape for image in images}
   if len(shapes) > 1:
+    examples = ", ".join("x".join(map(str, s[:2])) for s in sorted(shapes)[:3])
     raise UserError(
         f"config.data_on_device=True needs every training image at one shape after resizing "
-        f"the shorter side to {load_size(config)}; {config.dataset} gives {len(shapes)} shapes (e.g. "
-        f"{', '.join('x'.join(map(str, s[:2])) for s in sorted(shapes)[:3])}): use "
-        "--config.data_on_device=False")
+        f"the shorter side to {load_size(config)}; {config.dataset} gives {len(shapes)} "
+        f"shapes (e.g. {examples}): use --config.data_on_device=False")
   return np.stack(images)
 
 

@@ -178,10 +178,10 @@ def plot_tradeoff(groups: dict[str, list[dict[str, float]]], baselines: dict[str
   fig = Figure(figsize=(12, 5.5), dpi=100)
   FigureCanvasAgg(fig)
   axes = fig.subplots(1, 2, sharey=True)
+  spread = lambda v: np.std(v, ddof=1) if len(v) > 1 else 0.0  # noqa: E731
   for ax, (key, label, target) in zip(axes, TRADEOFF_AXES):
     for number, runs in enumerate(groups.values(), 1):
       x, y = [r[key] for r in runs], [r["psnr"] for r in runs]
-      spread = (lambda v: np.std(v, ddof=1) if len(v) > 1 else 0.0)  # noqa: E731
       ax.errorbar(np.mean(x), np.mean(y), xerr=spread(x), yerr=spread(y), fmt="o",
                   markersize=4, capsize=2)
       ax.annotate(str(number), (np.mean(x), np.mean(y)), textcoords="offset points",
