@@ -28,12 +28,16 @@ multiply-adds (colorize/flops.py), `achieved_gflops` divides it by the iteration
 count (padded taps and elementwise work included), `xla_gbytes_per_iter` its count of the
 bytes that the iteration's operations read and write. `compile_s` is a cold compile in a fresh
 persistent cache, `compile_cached_s` the same program from that cache (what a rerun or a
-resumed run pays). `load` is the 1-minute load average at each round. `peak_mem_mib` is
-reported where the backend tracks memory (GPU/TPU; not XLA:CPU).
+resumed run pays). `load` is the 1-minute load average at each round. `cpu_ms_per_iter`
+(user and system time of all the process's threads) and `minor_faults_per_iter` (pages
+the kernel mapped in: memory allocated afresh and touched) are averaged over the timed
+rounds' iterations. `peak_mem_mib` is reported where the backend tracks memory (GPU/TPU;
+not XLA:CPU).
 """
 import functools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -213,9 +217,15 @@ def measure(config, batch: int, dtype: str, peak_gflops: float) -> list[dict]:
   """The JAX record for (batch, dtype), and torch's when comparing: rounds interleaved."""
   record, time_round, model_flops = bench_jax(config, batch, dtype)
   jax_times, jax_rounds, torch_runs, loads = [], [], [], []
+  user = system = faults = 0.0
   for _ in range(FLAGS.rounds):
     loads.append(round(os.getloadavg()[0], 2))
+    before = resource.getrusage(resource.RUSAGE_SELF)
     times = time_round()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    user += after.ru_utime - before.ru_utime
+    system += after.ru_stime - before.ru_stime
+    faults += after.ru_minflt - before.ru_minflt
     jax_times += times
     jax_rounds.append(statistics.median(times))
     if FLAGS.compare_torch and (torch := bench_torch(batch, dtype)):
@@ -226,6 +236,9 @@ def measure(config, batch: int, dtype: str, peak_gflops: float) -> list[dict]:
       "iter": _ms(jax_times), "iter_ms": round(1e3 * median, 2),
       "imgs_per_s": round(batch * k / median, 1), "n_timed_iters": len(jax_times),
       "rounds_iter_ms": [round(1e3 * t, 2) for t in jax_rounds], "load": loads,
+      "cpu_ms_per_iter": {"user": round(1e3 * user / len(jax_times), 2),
+                          "sys": round(1e3 * system / len(jax_times), 2)},
+      "minor_faults_per_iter": round(faults / len(jax_times)),
       **_flop_fields(model_flops, median, peak_gflops),
   })
   if "iter_ms_with_pipeline" in record:

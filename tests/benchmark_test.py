@@ -3,6 +3,7 @@
 A smoke test of the command and its record format, not of speed: timings are not asserted.
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -42,6 +43,11 @@ def test_benchmark_reports_one_json_record_per_batch_and_dtype():
     assert 0 <= r["compile_cached_s"] < r["compile_s"], r
     assert r["iter"]["min"] <= r["iter_ms"] <= r["iter"]["max"]
     assert len(r["rounds_iter_ms"]) == len(r["load"]) == 2
+    # Per iteration, at most every core busy for the whole iteration (2x for the rounds'
+    # own overhead): catches a total per round, or seconds, reported as ms per iteration.
+    cpu_ms = r["cpu_ms_per_iter"]["user"] + r["cpu_ms_per_iter"]["sys"]
+    assert 0 < cpu_ms < 2 * os.cpu_count() * r["iter"]["max"], r
+    assert r["minor_faults_per_iter"] >= 0
     # images/s counts every batch of the iteration (one per critic step).
     assert abs(r["imgs_per_s"] - r["batch"] * r["n_critic"] / (r["iter_ms"] / 1e3)) < (
         0.01 * r["imgs_per_s"] + 0.1)
