@@ -76,8 +76,33 @@ def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0) -> di
       status = evaluate.run(args)
     if status != 0:
       raise UserError(f"{workdir}: python -m colorize.evaluate {' '.join(args)} failed")
-  with open(path) as f:
-    return json.load(f)
+  return _read_record(path)
+
+
+def _read_record(path: str) -> dict:
+  """An evaluate record with every COLUMNS metric a number, for the run and each baseline.
+
+  The record may have been edited or damaged since evaluate wrote it; reading it here, not
+  in the table or the plot, turns that into one line that names the file and the fix.
+  """
+  fix = "delete it and run this command again to score the run afresh"
+  try:
+    with open(path) as f:
+      record = json.load(f)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise UserError(f"{path}: unreadable ({getattr(e, 'strerror', None) or e}): {fix}") from None
+  sections = {}
+  if isinstance(record, dict) and isinstance(record.get("baselines"), dict):
+    sections = {"metrics": record.get("metrics"),
+                **{f"baselines.{n}": m for n, m in record["baselines"].items()}}
+  if not sections or not isinstance(record.get("source"), str):
+    raise UserError(f"{path}: not an evaluation record (metrics, baselines, source): {fix}")
+  for where, metrics in sections.items():
+    for key in COLUMNS:
+      value = metrics.get(key) if isinstance(metrics, dict) else None
+      if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{path}: {where}.{key} is {value!r}, not a number: {fix}")
+  return record
 
 
 def _cell(values: list[float | None], fmt: str) -> str:

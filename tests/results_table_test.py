@@ -60,6 +60,27 @@ def test_unknown_reference_is_one_line(tmp_path, capsys):
   assert capsys.readouterr().err.strip() == "error: --reference=x: no such group (base)"
 
 
+@pytest.mark.parametrize("damage, message", [
+    (lambda r: "{not json", "unreadable (Expecting property name"),
+    (lambda r: json.dumps([r]), "not an evaluation record (metrics, baselines, source)"),
+    (lambda r: json.dumps(r | {"metrics": r["metrics"] | {"psnr": "21.0"}}),
+     "metrics.psnr is '21.0', not a number"),
+    (lambda r: json.dumps(r | {"metrics": {"psnr": 21.0}}),
+     "metrics.psnr_per_image is None, not a number"),
+    (lambda r: json.dumps(r | {"baselines": {"gray": {**r["metrics"], "ssim": None}}}),
+     "baselines.gray.ssim is None, not a number"),
+])
+def test_a_damaged_metrics_file_is_one_line_naming_it(tmp_path, capsys, damage, message):
+  runs = [_run(tmp_path, "seed=0", 21.0, 10.0), _run(tmp_path, "seed=1", 23.0, 12.0)]
+  path = tmp_path / "seed=1" / "eval" / "10" / "metrics.json"
+  path.write_text(damage(json.loads(path.read_text())))
+  assert results_table.main(runs + [f"--plot={tmp_path / 'x.png'}"]) == 2
+  out = capsys.readouterr()
+  assert out.err.startswith(f"error: {path}: {message}") and out.err.count("\n") == 1
+  assert out.err.endswith(": delete it and run this command again to score the run afresh\n")
+  assert out.out == "" and not (tmp_path / "x.png").exists()  # No table from a bad record.
+
+
 @pytest.mark.parametrize("name, want", [("a=1,seed=3", ("a=1", 3)), ("seed=2,b=x", ("b=x", 2)),
                                         ("seed=4", ("base", 4))])
 def test_group_and_seed(name, want):
