@@ -22,10 +22,14 @@ from colorize import device_data
 from colorize import nonfinite
 from colorize import train_step
 
-# Under config.steps_per_call = 0 on GPU/TPU: the largest divisor of log_every_steps up to this,
-# so that full calls end on log steps. Per-step dispatch, not arithmetic, bounds this model's
-# iteration there; a call of this many iterations spreads it thin.
+# Under config.steps_per_call = 0: the largest divisor of log_every_steps up to this, so that
+# full calls end on log steps. On GPU/TPU per-step dispatch, not arithmetic, bounds this model's
+# iteration, and a call of many iterations spreads it thin. On CPU the arithmetic dominates,
+# but XLA:CPU allocates a program's buffers afresh at every call and the kernel maps their
+# pages in again (docs/performance.md), which a few iterations per call share; a short call
+# keeps a Ctrl-C or SIGTERM answered within seconds.
 MAX_AUTO_STEPS_PER_CALL = 128
+MAX_AUTO_STEPS_PER_CALL_CPU = 8
 
 
 def steps_per_call(config: ml_collections.ConfigDict, backend: str | None = None) -> int:
@@ -36,15 +40,14 @@ def steps_per_call(config: ml_collections.ConfigDict, backend: str | None = None
     backend: "cpu", "gpu" or "tpu"; None asks JAX for the default backend.
 
   Returns:
-    config.steps_per_call when > 0; else 1 on CPU (where a step's arithmetic dwarfs its
-    dispatch) and the largest divisor of config.log_every_steps up to
-    MAX_AUTO_STEPS_PER_CALL on GPU/TPU.
+    config.steps_per_call when > 0; else the largest divisor of config.log_every_steps up to
+    MAX_AUTO_STEPS_PER_CALL_CPU on CPU and up to MAX_AUTO_STEPS_PER_CALL on GPU/TPU.
   """
   if config.steps_per_call > 0:
     return config.steps_per_call
-  if (backend or jax.default_backend()) == "cpu":
-    return 1
-  return max(d for d in range(1, MAX_AUTO_STEPS_PER_CALL + 1) if config.log_every_steps % d == 0)
+  cpu = (backend or jax.default_backend()) == "cpu"
+  limit = MAX_AUTO_STEPS_PER_CALL_CPU if cpu else MAX_AUTO_STEPS_PER_CALL
+  return max(d for d in range(1, limit + 1) if config.log_every_steps % d == 0)
 
 
 def train_call(state: train_step.TrainState, xs: jax.Array, key: jax.Array,

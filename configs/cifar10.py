@@ -42,8 +42,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # only crop plans): the same batches, without the host in the loop. Needs every image at one
   # shape (tfds datasets, shapes; not a folder of mixed sizes) and the split's memory.
   c.data_on_device = False
-  # Training iterations per compiled call; 0: 1 on CPU, on GPU/TPU the largest divisor of
-  # log_every_steps up to 128 (docs/accelerators.md).
+  # Training iterations per compiled call; 0: the largest divisor of log_every_steps up to 8
+  # on CPU, up to 128 on GPU/TPU (docs/accelerators.md).
   c.steps_per_call = 0
 
   # Length: num_train_steps wins when > 0, else num_epochs of the training split.

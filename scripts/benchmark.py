@@ -9,9 +9,12 @@ First the device's matmul peak is measured: the best of several [n, n] @ [n, n] 
 (`--peak_n`), per dtype. Then for each batch size and compute dtype (`--dtypes`, the
 config's `compute_dtype`), after warm-up: the critic step and the generator step alone
 (median, min, max over `--min_time` / 3 seconds each), then `--rounds` rounds of the full
-iteration (`n_critic` critic steps + 1 generator step, with the config's NaN guard), each
+iteration (`n_critic` critic steps + 1 generator step, with the config's NaN guard) as the
+trainer runs it, in compiled calls of `steps_per_call` iterations (`--steps_per_call`, by
+default the trainer's choice for the config and backend, `train_calls.steps_per_call`), each
 round `--min_time` / 3 seconds, then the iteration fed by the real input pipeline, and the
-share of time that pipeline adds. Everything runs on on-device synthetic batches.
+share of time that pipeline adds. Iteration times are a call's time over its iterations.
+Everything runs on on-device synthetic batches.
 
 With `--compare_torch`, every JAX round is followed by a run of the PyTorch reference
 (`../shared/bench/torch_reference.py --shared-forward`: PyTorch eager, the same layers and
@@ -57,7 +60,7 @@ sys.path.insert(0, REPO)
 from colorize import flops  # pylint: disable=g-import-not-at-top
 from colorize import input_pipeline
 from colorize import models
-from colorize import nonfinite
+from colorize import train_calls
 from colorize import train_step
 from colorize.errors import UserError
 
@@ -72,6 +75,8 @@ flags.DEFINE_integer("rounds", 3, "Timed rounds of the iteration (each followed 
 flags.DEFINE_bool("compare_torch", False, "Also run the PyTorch reference, interleaved.")
 flags.DEFINE_alias("compare-torch", "compare_torch")
 flags.DEFINE_bool("pipeline", True, "Also time the iteration fed by the real input pipeline.")
+flags.DEFINE_integer("steps_per_call", 0, "Iterations per compiled call (config.steps_per_call);"
+                     " 0: the trainer's choice for the config and backend.")
 flags.DEFINE_integer("peak_n", 4096, "Size of the square matmuls that measure the peak.")
 flags.DEFINE_float("peak_tflops", 0.0, "The device's nominal peak TFLOP/s for the dtype in use "
                    "(e.g. an H100 SXM's dense bf16 989); > 0 adds `nominal_flop_utilisation`.")
@@ -142,21 +147,29 @@ def bench_jax(config, batch: int, dtype: str):
                                     state, images[0], key)
   gen, gen_compile = _compile(functools.partial(train_step.generator_step, hp=hp),
                               state, images[0], key)
-  # The iteration the trainer runs: with the NaN guard of config.on_nonfinite. Compiled
-  # twice: cold, then from the persistent compilation cache (what a rerun or resume pays).
-  guarded = functools.partial(nonfinite.guarded_iteration, hp=hp,
+  # The iterations the trainer runs: calls of `steps` guarded iterations (the NaN guard of
+  # config.on_nonfinite). Compiled twice: cold, then from the persistent compilation cache
+  # (what a rerun or resume pays).
+  config.steps_per_call = FLAGS.steps_per_call
+  steps = train_calls.steps_per_call(config)
+  call_fn = functools.partial(train_calls.train_call, hp=hp,
                               skip=config.on_nonfinite == "skip")
-  iteration, iter_compile = _compile(guarded, state, images, key)
+  xs = jnp.broadcast_to(images, (steps, *images.shape))
+  call, iter_compile = _compile(call_fn, state, xs, key)
   jax.clear_caches()  # Else the in-memory cache answers, as it would not in a new process.
-  _, iter_compile_warm = _compile(guarded, state, images, key)
+  _, iter_compile_warm = _compile(call_fn, state, xs, key)
   holder = {"state": state}
 
   def run(step_fn, x):
     holder["state"], metrics, *_ = step_fn(holder["state"], x, key)
     jax.block_until_ready(metrics)
 
+  def per_iteration(make_xs) -> list[float]:
+    """Seconds per iteration of calls on make_xs()'s batches, over --min_time / 3."""
+    return [t / steps for t in _timed(lambda: run(call, make_xs()), FLAGS.min_time / 3)]
+
   for _ in range(3):
-    run(iteration, images)
+    run(call, xs)
   critic_t = _timed(lambda: run(critic, images[0]), FLAGS.min_time / 3)
   gen_t = _timed(lambda: run(gen, images[0]), FLAGS.min_time / 3)
   record = {
@@ -164,13 +177,15 @@ def bench_jax(config, batch: int, dtype: str):
       "device": str(jax.devices()[0].device_kind), "dtype": dtype, "batch": batch,
       "n_critic": config.n_critic, **params,
       "conv_impl": config.model.conv_impl, "on_nonfinite": config.on_nonfinite,
-      "compile_s": round(iter_compile, 2), "compile_cached_s": round(iter_compile_warm, 3),
+      "steps_per_call": steps, "compile_s": round(iter_compile, 2),
+      "compile_cached_s": round(iter_compile_warm, 3),
       "critic_compile_s": round(critic_compile, 2),
       "gen_compile_s": round(gen_compile, 2),
       "critic_step_ms": _ms(critic_t), "gen_step_ms": _ms(gen_t),
       "model_gflops_per_iter": float(f"{model_flops / 1e9:.4g}"),
   }
-  cost = iteration.cost_analysis()
+  # XLA counts a loop's body once, whatever its trip count: the call's count is one iteration's.
+  cost = call.cost_analysis()
   if isinstance(cost, list):
     cost = cost[0]
   if cost and "flops" in cost:
@@ -182,10 +197,9 @@ def bench_jax(config, batch: int, dtype: str):
     record["peak_mem_mib"] = round(memory["peak_bytes_in_use"] / 2**20, 1)
   if FLAGS.pipeline:
     batches = input_pipeline.train_batches(config, start_step=0, num_steps=10**6)
-    pipe_t = _timed(lambda: run(iteration, jnp.asarray(next(batches))), FLAGS.min_time / 3)
+    pipe_t = per_iteration(lambda: jnp.asarray(np.stack([next(batches) for _ in range(steps)])))
     record["iter_ms_with_pipeline"] = round(1e3 * statistics.median(pipe_t), 2)
-  return (record, lambda: _timed(lambda: run(iteration, images), FLAGS.min_time / 3),
-          model_flops)
+  return record, lambda: per_iteration(lambda: xs), model_flops
 
 
 def check_reference_model(config) -> None:
@@ -231,14 +245,15 @@ def measure(config, batch: int, dtype: str, peak_gflops: float) -> list[dict]:
     if FLAGS.compare_torch and (torch := bench_torch(batch, dtype)):
       torch_runs.append(torch)
   median = statistics.median(jax_times)
+  iterations = len(jax_times) * record["steps_per_call"]  # jax_times: one per call.
   k = record["n_critic"]
   record.update({
       "iter": _ms(jax_times), "iter_ms": round(1e3 * median, 2),
       "imgs_per_s": round(batch * k / median, 1), "n_timed_iters": len(jax_times),
       "rounds_iter_ms": [round(1e3 * t, 2) for t in jax_rounds], "load": loads,
-      "cpu_ms_per_iter": {"user": round(1e3 * user / len(jax_times), 2),
-                          "sys": round(1e3 * system / len(jax_times), 2)},
-      "minor_faults_per_iter": round(faults / len(jax_times)),
+      "cpu_ms_per_iter": {"user": round(1e3 * user / iterations, 2),
+                          "sys": round(1e3 * system / iterations, 2)},
+      "minor_faults_per_iter": round(faults / iterations),
       **_flop_fields(model_flops, median, peak_gflops),
   })
   if "iter_ms_with_pipeline" in record:

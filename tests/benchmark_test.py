@@ -16,7 +16,7 @@ def test_benchmark_reports_one_json_record_per_batch_and_dtype():
   proc = subprocess.run(
       [sys.executable, "scripts/benchmark.py", "--config=configs/test.py", "--batch", "8",
        "--dtypes=float32,bfloat16", "--rounds=2", "--min_time=0.05", "--peak_n=128",
-       "--nopipeline", "--peak_tflops=1"],
+       "--nopipeline", "--peak_tflops=1", "--steps_per_call=2"],
       cwd=process_helpers.REPO, env=process_helpers.cpu_env(1), capture_output=True,
       text=True, timeout=2 * process_helpers.TIMEOUT)  # Eight compiles: two dtypes, four each.
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -26,7 +26,7 @@ def test_benchmark_reports_one_json_record_per_batch_and_dtype():
   assert all(v > 0 for v in peak["matmul_peak_gflops"].values())
   assert [(r["batch"], r["dtype"]) for r in records] == [(8, "float32"), (8, "bfloat16")]
   for r in records:
-    assert r["framework"] == "jax"
+    assert r["framework"] == "jax" and r["steps_per_call"] == 2
     assert r["g_params"] > r["d_params"] > 0  # The tiny test models' sizes.
     for key in ("imgs_per_s", "iter_ms", "compile_s", "critic_compile_s", "gen_compile_s",
                 "model_gflops_per_iter", "xla_gflops_per_iter", "xla_gbytes_per_iter",

@@ -65,7 +65,7 @@ def test_calls_stop_at_every_boundary():
 
 def test_auto_steps_per_call_by_backend():
   config = helpers.config(log_every_steps=100, steps_per_call=0)
-  assert train_calls.steps_per_call(config, "cpu") == 1
+  assert train_calls.steps_per_call(config, "cpu") == 5  # The largest divisor up to 8.
   assert train_calls.steps_per_call(config, "gpu") == 100
   config.log_every_steps = 1000  # The largest divisor up to 128.
   assert train_calls.steps_per_call(config, "tpu") == 125
