@@ -30,7 +30,8 @@ def test_tiny_check_writes_the_summary_and_the_table(tmp_path):
     assert r["peak_tflops"] is None and "pass --peak_tflops" in r["peak_source"]  # CPU.
   run = summary["training_run"]
   assert "error" not in run, run
-  assert run["steps"] == 8 and run["steps_per_sec"] > 0 and run["steps_per_call"] == 1
+  # configs/test.py logs every 2 steps: the trainer's CPU default runs calls of 2.
+  assert run["steps"] == 8 and run["steps_per_sec"] > 0 and run["steps_per_call"] == 2
   assert run["seed_recipe_projected_min"] > 0 and run["eval_psnr"] > 0
   table = out.with_suffix(".txt").read_text()
   assert "seed recipe (312,500 iterations) projected" in table and table in proc.stdout

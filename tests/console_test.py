@@ -57,7 +57,8 @@ def test_terminal_shows_progress_and_events_only(tmp_path):
   output = _on_terminal([*_FLAGS, f"--workdir={workdir}", "--config.num_train_steps=8"])
   lines = _screen_lines(output)
   assert not [line for line in lines if _ABSL_RECORD.match(line)], lines
-  assert "\r\x1b[Kstep 1/8 " in output  # The progress line, redrawn in place.
+  # The progress line, redrawn in place after each call (of 2 iterations: log_every_steps=2).
+  assert "\r\x1b[Kstep 2/8 " in output
   text = "\n".join(lines)
   for event in ("Step 4 eval: eval_psnr", "Saving checkpoint step 4", "Step 8 eval: eval_psnr",
                 "Saving checkpoint step 8", f"Outputs in {workdir}"):
