@@ -15,12 +15,16 @@ Losses ("loss" in the config):
   vanilla  Goodfellow et al. 2014 with the non-saturating generator loss (scores are logits).
   lsgan    Mao et al. 2017: least squares towards 1 (real) and 0 (fake).
   l1       no adversarial term: the generator is trained on L1 alone, no critic.
+
+With the classification head (`model.head`), the generator's loss also has `ab_cross_entropy`.
 """
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from colorize import ab_bins
 
 LOSSES = ("wgan_gp", "vanilla", "lsgan", "l1")
 
@@ -124,3 +128,29 @@ def generator_loss(fake_scores: jax.Array | None, fake: jax.Array, real: jax.Arr
   if pixel_weights is not None:
     metrics["l1_rebalanced"] = l1_term
   return total, metrics
+
+
+def ab_cross_entropy(logits: jax.Array, target_ab: jax.Array,
+                     pixel_weights: jax.Array | None = None
+                     ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Zhang et al. 2016's loss: cross-entropy of the ab-bin logits against the true colours.
+
+  Args:
+    logits: [B, H, W, ab_bins.BINS**2] over the bins (`models.UNetGenerator`'s sown logits).
+    target_ab: true ab in the model's units (`color.encode`), [B, H, W, 2]; each is
+      soft-encoded over the bins (`ab_bins.soft_encode`).
+    pixel_weights: [B, H, W, 1] weights of each pixel's term (class rebalancing, as Zhang et
+      al.: `rebalance.pixel_weights`), or None for the plain mean.
+
+  Returns:
+    (the mean over pixels of -sum_q p_q log softmax(logits)_q in nats, weighted when
+    `pixel_weights` is given; metrics with `cross_entropy`, the plain mean, and
+    `cross_entropy_rebalanced`, the weighted one, when weighted).
+  """
+  log_p = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  per_pixel = -jnp.sum(ab_bins.soft_encode(target_ab) * log_p, axis=-1)
+  plain = jnp.mean(per_pixel)
+  if pixel_weights is None:
+    return plain, {"cross_entropy": plain}
+  weighted = jnp.mean(pixel_weights[..., 0] * per_pixel)
+  return weighted, {"cross_entropy": plain, "cross_entropy_rebalanced": weighted}

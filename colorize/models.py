@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from colorize import ab_bins
 from colorize import conv
 
 NORMS = ("batch", "instance", "layer", "none")
@@ -21,6 +22,10 @@ NORMS = ("batch", "instance", "layer", "none")
 # have max_width channels, which is where pix2pix has it at 256 px (one layer at 32 px).
 DROPOUT_LAYERS = ("innermost3", "full_width")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+# What the generator's last layer predicts: "regression", the colour channels directly (tanh);
+# "classification", logits over the ab bins (colorize/ab_bins.py, Lab only), decoded by the
+# annealed mean (Zhang et al. 2016).
+HEADS = ("regression", "classification")
 
 def unet_depth(image_size: int) -> int:
   """Number of stride-2 encoder layers that take `image_size` down to 1x1."""
@@ -66,6 +71,10 @@ class UNetGenerator(nn.Module):
     depth: stride-2 encoder layers (None: down to 1x1).
     dtype: compute dtype (float32 or bfloat16); params and batch statistics stay float32,
       and the output is float32.
+    head: one of HEADS. "classification" (out_channels must be 2, ab) ends in a transposed
+      conv to `width` channels and a 1x1 layer to ab_bins.BINS**2 logits, sown as
+      ("intermediates", "ab_logits") for the cross-entropy, and returns their annealed mean.
+    temperature: the annealed mean's temperature (classification head only).
   """
   out_channels: int = 2
   width: int = 64
@@ -79,10 +88,12 @@ class UNetGenerator(nn.Module):
   conv_impl: str = "auto"
   depth: int | None = None
   dtype: Any = jnp.float32
+  head: str = "regression"
+  temperature: float = 0.38
 
   @nn.compact
   def __call__(self, cond_BHW1: jax.Array, *, train: bool) -> jax.Array:
-    """Maps the condition (L or gray, in [-1, 1]) to colour channels in [-1, 1] (tanh)."""
+    """Maps the condition (L or gray, in [-1, 1]) to colour channels in [-1, 1]."""
     depth = self.depth or unet_depth(cond_BHW1.shape[1])
     use_norm = self.norm != "none"
     widths = [min(self.width * 2**i, self.max_width) for i in range(depth)]
@@ -113,9 +124,26 @@ class UNetGenerator(nn.Module):
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
       x = jnp.concatenate([x, skip], axis=-1)
 
-    x = conv.ConvTranspose4x4(self.out_channels, impl=self.conv_impl,
-                              init_std=self.init_std, dtype=self.dtype)(x)
-    return jnp.tanh(x.astype(jnp.float32))
+    if self.head == "regression":
+      x = conv.ConvTranspose4x4(self.out_channels, impl=self.conv_impl,
+                                init_std=self.init_std, dtype=self.dtype)(x)
+      return jnp.tanh(x.astype(jnp.float32))
+    if self.head != "classification" or self.out_channels != 2:
+      raise ValueError(f"head={self.head!r} with out_channels={self.out_channels}; expected "
+                       f"one of {HEADS}, and 2 (ab) channels for a classification head")
+    # Logits for every bin straight from the 4x4 transposed conv would cost it BINS**2 output
+    # channels; a 1x1 layer over `width` features predicts them for a fraction of that.
+    x = conv.ConvTranspose4x4(self.width, impl=self.conv_impl, init_std=self.init_std,
+                              dtype=self.dtype)(x)
+    init = (nn.initializers.normal(self.init_std) if self.init_std > 0
+            else nn.initializers.lecun_normal())
+    # On [pixels, width] rather than [B, H, W, width]: XLA:CPU runs the 4-D dot, and its
+    # gradients, several times slower (scripts/benchmark.py).
+    x = nn.relu(x).reshape(-1, self.width)
+    logits = nn.Dense(ab_bins.BINS**2, kernel_init=init, dtype=self.dtype)(x)
+    logits = logits.reshape(*cond_BHW1.shape[:3], -1).astype(jnp.float32)
+    self.sow("intermediates", "ab_logits", logits)
+    return ab_bins.annealed_mean(logits, self.temperature)
 
 
 class PatchCritic(nn.Module):

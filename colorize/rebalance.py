@@ -2,9 +2,8 @@
 
 Most pixels of natural images have little chroma, so a loss averaged over pixels is dominated
 by grays and browns, and a generator that predicts them everywhere loses little. Zhang et al.
-weight each pixel by the rarity of its true colour: the ab plane is cut into bins of 10 centred
-on multiples of 10 (so grays, a = b = 0, sit in the middle of one bin, not on four edges), the
-training set's distribution p over them is smoothed with a Gaussian (sigma 5), mixed with a
+weight each pixel by the rarity of its true colour: over the bins of the ab plane
+(colorize/ab_bins.py), the training set's distribution p is smoothed with a Gaussian (sigma 5), mixed with a
 uniform distribution over the Q bins in use, and a pixel whose colour falls in bin q weighs
 
     w_q = 1 / (strength * p_q + (1 - strength) / Q),
@@ -21,27 +20,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorize import ab_bins
 from colorize import color
 
-GRID = 10.0  # ab units per bin, as Zhang et al.
-SIGMA = 5.0  # The prior's Gaussian smoothing, in ab units, as Zhang et al.
-# Bin centres from -AB_SCALE to AB_SCALE on both axes, which hold the sRGB gamut.
-_HALF = int(color.AB_SCALE / GRID)
-BINS = 2 * _HALF + 1
+BINS = ab_bins.BINS
 _CHUNK = 1 << 18  # Pixels per compiled colour conversion: one shape, compiled once.
-
-
-def _bin_index(ab: jax.Array) -> jax.Array:
-  """Flat bin index in [0, BINS**2) of ab in Lab units [..., 2] (the nearest centre)."""
-  cell = jnp.clip(jnp.floor(ab / GRID + 0.5) + _HALF, 0, BINS - 1).astype(jnp.int32)
-  return cell[..., 0] * BINS + cell[..., 1]
 
 
 @jax.jit
 def _chunk_counts(rgb_N3: jax.Array, valid_N: jax.Array) -> jax.Array:
   ab = color.rgb_to_lab(rgb_N3.astype(jnp.float32) / 255.0)[:, 1:]
   # float32 counts are exact: a chunk has fewer than 2**24 pixels.
-  return jnp.zeros(BINS * BINS, jnp.float32).at[_bin_index(ab)].add(valid_N)
+  return jnp.zeros(BINS * BINS, jnp.float32).at[ab_bins.bin_index(ab)].add(valid_N)
 
 
 def ab_histogram(images: Iterable[np.ndarray]) -> np.ndarray:
@@ -52,7 +42,7 @@ def ab_histogram(images: Iterable[np.ndarray]) -> np.ndarray:
 
   Returns:
     int64 counts [BINS, BINS]: axis 0 is a, axis 1 is b; bin i is centred on
-    (i - BINS // 2) * GRID and covers GRID / 2 either side (the outermost bins hold the rest).
+    (i - BINS // 2) * ab_bins.GRID and covers ab_bins.GRID / 2 either side (the outermost bins hold the rest).
   """
   counts = np.zeros(BINS * BINS, np.int64)
   pending, size = [], 0
@@ -78,7 +68,7 @@ def ab_histogram(images: Iterable[np.ndarray]) -> np.ndarray:
 
 def _smoothed(p: np.ndarray) -> np.ndarray:
   """p [BINS, BINS] convolved with a Gaussian of SIGMA ab units (zero outside the grid)."""
-  sigma = SIGMA / GRID
+  sigma = ab_bins.SIGMA / ab_bins.GRID
   offsets = np.arange(-int(np.ceil(4 * sigma)), int(np.ceil(4 * sigma)) + 1)
   kernel = np.exp(-0.5 * (offsets / sigma)**2)
   kernel /= kernel.sum()
@@ -120,5 +110,5 @@ def pixel_weights(target_ab: jax.Array, weights: jax.Array) -> jax.Array:
   Returns:
     float32 weights [..., 1], to multiply a per-pixel loss over the ab channels.
   """
-  index = _bin_index(jnp.asarray(target_ab, jnp.float32) * color.AB_SCALE)
+  index = ab_bins.bin_index(jnp.asarray(target_ab, jnp.float32) * color.AB_SCALE)
   return jnp.asarray(weights, jnp.float32).reshape(-1)[index][..., None]

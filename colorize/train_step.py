@@ -47,6 +47,7 @@ class TrainState:
 class StepConfig:
   """The hyperparameters the steps read (hashable, so it can be bound before jit).
 
+  `ce_weight` weighs the cross-entropy of a classification head (unused by a regression one);
   `decay_start` and `num_steps` set the learning-rate schedule (`lr_factor`);
   `l1_class_weights`, the [BINS, BINS] table of `rebalance.class_weights` as nested tuples (or
   None), weighs the L1 term by each pixel's true colour.
@@ -54,6 +55,7 @@ class StepConfig:
   loss: str = "wgan_gp"
   lambda_gp: float = 10.0
   l1_weight: float = 100.0
+  ce_weight: float = 1.0
   n_critic: int = 1
   color_space: str = "lab"
   ema_decay: float = 0.0
@@ -145,7 +147,7 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
       out_channels=color.target_channels(config.color_space), width=m.width,
       max_width=m.max_width, norm=m.norm, dropout=m.dropout, dropout_layers=m.dropout_layers,
       init_std=m.init_std, conv_impl=m.conv_impl, depth=models.unet_depth(config.image_size),
-      dtype=dtype)
+      dtype=dtype, head=m.head, temperature=m.temperature)
   critic = models.PatchCritic(width=m.critic_width, num_layers=m.critic_layers,
                               conv_impl=m.conv_impl, init_std=m.init_std,
                               dtype=dtype)
@@ -177,8 +179,11 @@ def _generator(state: TrainState, axis_name: str | None) -> models.UNetGenerator
 
 
 def _generate(state: TrainState, params: Params, cond: jax.Array, rng: jax.Array,
-              axis_name: str | None) -> tuple[jax.Array, Params]:
-  """Generator forward in training mode; returns (colour, updated batch stats)."""
+              axis_name: str | None) -> tuple[tuple[jax.Array, jax.Array | None], Params]:
+  """Generator forward in training mode.
+
+  Returns ((colour, the classification head's ab logits or None), updated batch stats).
+  """
   if axis_name is not None:
     # Each device holds other samples, so it needs other dropout masks. (The masks differ
     # from the jit path's, which draws them for the global batch: equal in distribution.)
@@ -187,8 +192,10 @@ def _generate(state: TrainState, params: Params, cond: jax.Array, rng: jax.Array
   if state.gen_batch_stats:
     variables["batch_stats"] = state.gen_batch_stats
   fake, mutated = _generator(state, axis_name).apply(
-      variables, cond, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
-  return fake, mutated.get("batch_stats", {})
+      variables, cond, train=True, rngs={"dropout": rng},
+      mutable=["batch_stats", "intermediates"])
+  logits = mutated.get("intermediates", {}).get("ab_logits", (None,))[0]
+  return (fake, logits), mutated.get("batch_stats", {})
 
 
 def _per_sample_uniform(rng: jax.Array, local_batch: int, axis_name: str | None) -> jax.Array:
@@ -210,7 +217,9 @@ def _mean(tree, axis_name: str | None):
 
 def _generator_forward(state: TrainState, cond: jax.Array, rng: jax.Array,
                        axis_name: str | None):
-  """The generator's training-mode forward with its pullback: (fake, pullback, batch stats).
+  """The generator's training-mode forward with its pullback.
+
+  Returns ((fake, ab logits or None), pullback, batch stats).
 
   Computed once per iteration: the last critic step trains on `fake` and the generator
   update pulls its loss gradient back through the same forward (pix2pix does the same), so
@@ -255,19 +264,25 @@ def _critic_update(state: TrainState, cond: jax.Array, real: jax.Array, fake: ja
 def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forward,
                       hp: StepConfig, axis_name: str | None) -> tuple[TrainState, Metrics]:
   """One generator update through `forward`, a `_generator_forward` of the current params."""
-  fake, pullback, batch_stats = forward
+  (fake, logits), pullback, batch_stats = forward
   weights = None
   if hp.l1_class_weights is not None:
     weights = rebalance.pixel_weights(real, jnp.asarray(hp.l1_class_weights))
 
-  def loss_fn(fake):
+  def loss_fn(outputs):
+    fake, logits = outputs
     scores = None
     if hp.loss != "l1":
       scores = state.critic.apply({"params": state.critic_params}, cond, fake)
-    return losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss, weights)
+    total, metrics = losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss, weights)
+    if logits is not None:
+      cross_entropy, ce_metrics = losses.ab_cross_entropy(logits, real, weights)
+      total = total + hp.ce_weight * cross_entropy
+      metrics.update(ce_metrics, generator_loss=total)
+    return total, metrics
 
-  fake_grad, metrics = jax.grad(loss_fn, has_aux=True)(fake)
-  grads, = pullback(fake_grad)
+  outputs_grad, metrics = jax.grad(loss_fn, has_aux=True)((fake, logits))
+  grads, = pullback(outputs_grad)
   grads, metrics = _mean((grads, metrics), axis_name)
   updates, opt_state = state.gen_tx.update(grads, state.gen_opt_state, state.gen_params)
   params = optax.apply_updates(state.gen_params, _scaled(updates, lr_factor(state.step, hp)))
@@ -295,7 +310,7 @@ def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: Ste
   """
   cond, real = color.encode(images, hp.color_space)
   gen_rng, gp_rng = jax.random.split(rng)
-  fake, _ = _generate(state, state.gen_params, cond, gen_rng, axis_name)
+  (fake, _), _ = _generate(state, state.gen_params, cond, gen_rng, axis_name)
   return _critic_update(state, cond, real, fake, gp_rng, hp, axis_name)
 
 
@@ -351,7 +366,7 @@ def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp:
     state, _ = jax.lax.scan(one_critic_step, state, (images[:-1], critic_rngs[:-1]))
   gen_rng, gp_rng = jax.random.split(critic_rngs[-1])
   forward = _generator_forward(state, cond, gen_rng, axis_name)
-  state, critic_metrics = _critic_update(state, cond, real, forward[0], gp_rng, hp, axis_name)
+  state, critic_metrics = _critic_update(state, cond, real, forward[0][0], gp_rng, hp, axis_name)
   state, gen_metrics = _generator_update(state, cond, real, forward, hp, axis_name)
   return state, {**critic_metrics, **gen_metrics}
 

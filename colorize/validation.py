@@ -30,6 +30,9 @@ from configs import cifar10
 MODEL_AND_DATA = ("model", "optimizer", "seed", "dataset", "data_dir", "train_split",
                   "eval_split", "image_size", "batch_size", "random_jitter", "color_space",
                   "loss", "n_critic", "ema_decay")
+# Keys that workdirs written before them lack, with the value that rebuilds those runs: a
+# config.json without one reads as that value, and resuming such a workdir is no change.
+ADDED_KEYS = {"model.head": "regression", "model.temperature": 0.38}
 
 
 def reference() -> ml_collections.ConfigDict:
@@ -100,6 +103,8 @@ def checked(values: dict[str, Any], names: Sequence[str] | None = None
   for key, default in defaults.items():
     if names is not None and key.split(".")[0] not in names:
       continue
+    if key not in flat and key in ADDED_KEYS:
+      flat[key] = ADDED_KEYS[key]
     if key not in flat:
       raise UserError(f"config.{key} is missing: configs/cifar10.py's default is {default!r}")
     try:
@@ -152,6 +157,13 @@ def check_model_and_data(c: ml_collections.ConfigDict) -> None:
   _require(0 < c.optimizer.decay_start <= 1, "optimizer.decay_start", c.optimizer.decay_start,
            "in (0, 1] (1: constant learning rates)")
   _require(0 <= c.ema_decay < 1, "ema_decay", c.ema_decay, "in [0, 1) (0 disables the EMA)")
+  _require(c.model.head in models.HEADS and (c.model.head == "regression"
+                                             or c.color_space == "lab"),
+           "model.head", c.model.head,
+           f"one of {models.HEADS}, and 'regression' unless color_space='lab'")
+  _require(math.isfinite(c.model.temperature) and c.model.temperature > 0,
+           "model.temperature", c.model.temperature,
+           "a positive number (the annealed mean's; 1: the plain mean)")
 
 
 def validate_config(config: ml_collections.ConfigDict, num_devices: int,
@@ -186,10 +198,15 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
                                            else c.lambda_gp >= 0),
            "lambda_gp", c.lambda_gp,
            "a positive number for loss='wgan_gp' (else >= 0; the penalty is unused)")
-  _require(math.isfinite(c.l1_weight) and (c.l1_weight > 0 if c.loss == "l1"
+  classify = c.model.head == "classification"
+  _require(math.isfinite(c.ce_weight) and (c.ce_weight > 0 if classify and c.loss == "l1"
+                                           else c.ce_weight >= 0),
+           "ce_weight", c.ce_weight,
+           ">= 0, and > 0 for loss='l1' with model.head='classification'")
+  _require(math.isfinite(c.l1_weight) and (c.l1_weight > 0 if c.loss == "l1" and not classify
                                            else c.l1_weight >= 0),
            "l1_weight", c.l1_weight,
-           "a positive number for loss='l1', else >= 0 (0: no L1 term)")
+           "a positive number for loss='l1' with a regression head, else >= 0 (0: no L1 term)")
   _require(0 <= c.l1_rebalance < 1 and (c.l1_rebalance == 0 or c.color_space == "lab"),
            "l1_rebalance", c.l1_rebalance,
            "in [0, 1) (0: plain L1; 0.5: Zhang et al.), and 0 unless color_space='lab'")

@@ -108,7 +108,8 @@ def run_defining_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str
   Returns:
     One entry per changed key, in a stable order; empty when the run may resume.
   """
-  saved, new = validation.flatten(saved), validation.flatten(new)
+  saved = {**validation.ADDED_KEYS, **validation.flatten(saved)}
+  new = validation.flatten(new)
   missing = "(absent)"
   run_defining = [key for key in sorted(set(saved) | set(new)) if key in RUN_DEFINING_KEYS
                   or (key.startswith("model.") and key not in _CHANGEABLE_MODEL_KEYS)]

@@ -55,9 +55,12 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.loss = "wgan_gp"  # "wgan_gp" | "vanilla" | "lsgan" | "l1" (no critic).
   c.lambda_gp = 10.0
   c.l1_weight = 100.0
-  # > 0 weighs each pixel's L1 by the rarity of its true colour in the training split (Zhang
-  # et al. 2016's class rebalancing, colorize/rebalance.py; their choice is 0.5); "lab" only.
+  # > 0 weighs each pixel's L1 (and a classification head's cross-entropy) by the rarity of its
+  # true colour in the training split (Zhang et al. 2016's class rebalancing,
+  # colorize/rebalance.py; their choice is 0.5); "lab" only.
   c.l1_rebalance = 0.0
+  # Weight of the cross-entropy over ab bins when model.head="classification" (Zhang et al.).
+  c.ce_weight = 1.0
   c.n_critic = 1  # Critic updates per generator update, each on its own batch.
   # > 0 keeps an EMA of the generator params, used for samples, eval and inference. Chosen on
   # the validation split: it removes most of the checkpoint-to-checkpoint noise of a GAN.
@@ -71,6 +74,10 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.model.dropout_layers = "innermost3"  # Or "full_width": see colorize/models.py.
   # > 0: kernels start as N(0, init_std), the tutorial's 0.02; 0: flax's LeCun normal.
   c.model.init_std = 0.02
+  # "regression": the generator predicts ab (tanh); "classification": logits over ab bins,
+  # decoded by the annealed mean at model.temperature (Zhang et al. 2016; colorize/ab_bins.py).
+  c.model.head = "regression"
+  c.model.temperature = 0.38
   c.model.critic_width = 64
   c.model.critic_layers = 3  # Stride-2 conv layers of the PatchGAN critic.
   c.model.conv_impl = "auto"  # "xla" | "matmul" | "auto" (matmul on CPU, xla on GPU/TPU).

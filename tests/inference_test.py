@@ -16,6 +16,7 @@ from colorize import evaluate
 from colorize import inference
 from colorize import train
 from colorize import train_step
+from colorize import validation
 from colorize.errors import UserError
 from configs import test as test_config
 
@@ -105,6 +106,18 @@ def test_uses_generator_params_without_ema(workdir, tmp_path):
   assert _trees_equal(generator.variables["batch_stats"], _full_state(workdir, 2).gen_batch_stats)
 
 
+def test_a_config_json_from_before_the_classification_head_reads_as_regression(workdir,
+                                                                               tmp_path):
+  copy = tmp_path / "old"
+  shutil.copytree(workdir, copy)
+  config = json.loads((copy / "config.json").read_text())
+  for key in validation.ADDED_KEYS:
+    del config["model"][key.removeprefix("model.")]
+  (copy / "config.json").write_text(json.dumps(config))
+  assert inference.read_config(str(copy)).model.head == "regression"
+  assert inference.restore_generator(str(copy)).step == 2
+
+
 def test_workdir_without_config_or_checkpoint(tmp_path, workdir):
   with pytest.raises(UserError, match=f"{tmp_path}: no config.json"):
     inference.restore_generator(str(tmp_path))
@@ -192,6 +205,19 @@ def test_rgb_color_space_model():
   image = _gray(np.random.default_rng(3), (20, 11))
   out = inference.Colorizer(generator)(image)
   assert out.shape == (20, 11, 3)
+  _assert_same_lightness(np.repeat(image[..., None] / 255.0, 3, -1), out)
+
+
+def test_a_classification_run_colorizes(tmp_path):
+  config = test_config.get_config()
+  config.update(num_train_steps=1, checkpoint_every_steps=1)
+  config.model.head = "classification"
+  train.train_and_evaluate(config, str(tmp_path))
+  colorizer = colorize.Colorizer.from_workdir(str(tmp_path))
+  assert colorizer.generator.module.head == "classification"
+  image = _gray(np.random.default_rng(5), (12, 10))
+  out = colorizer(image)
+  assert out.shape == (12, 10, 3)
   _assert_same_lightness(np.repeat(image[..., None] / 255.0, 3, -1), out)
 
 

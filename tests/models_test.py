@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from colorize import ab_bins
 from colorize import models
 
 # Channels of the colour prediction: ab for Lab, RGB for rgb.
@@ -137,6 +138,35 @@ def test_every_norm_runs(norm):
     # Without batch norm and dropout, training and inference compute the same function.
     assert not mutated
     np.testing.assert_allclose(train_out, eval_out, rtol=1e-6, atol=1e-6)
+
+
+def test_classification_head_predicts_bins_and_returns_their_annealed_mean():
+  generator = models.UNetGenerator(width=8, max_width=16, head="classification",
+                                   temperature=0.5, dropout=0.0)
+  regression = models.UNetGenerator(width=8, max_width=16, dropout=0.0)
+  cond = _uniform((2, 16, 16, 1))
+  abstract = _abstract_variables(generator, cond.shape, train=False)
+  variables = _numpy_variables(abstract)
+  out, sown = generator.apply(variables, cond, train=False, mutable=["intermediates"])
+  logits = sown["intermediates"]["ab_logits"][0]
+  assert out.shape == (2, 16, 16, 2) and out.dtype == jnp.float32
+  assert logits.shape == (2, 16, 16, ab_bins.BINS**2)
+  np.testing.assert_allclose(out, ab_bins.annealed_mean(logits, 0.5), atol=1e-6)
+  # The regression head's last transposed conv (2 outputs) becomes one to `width` features
+  # and a 1x1 layer to the bins' logits.
+  last_in = 2 * 8  # The outermost decoder layer's output and its skip.
+  head = (16 * last_in * 8 + 8) + (8 * ab_bins.BINS**2 + ab_bins.BINS**2)
+  expected = (_num_params(_abstract_variables(regression, cond.shape, train=False)["params"])
+              - (16 * last_in * 2 + 2) + head)
+  assert _num_params(abstract["params"]) == expected
+
+
+@pytest.mark.parametrize("kwargs", [dict(head="mixture"),
+                                    dict(head="classification", out_channels=3)])
+def test_unknown_head_or_a_classified_rgb_raises(kwargs):
+  with pytest.raises(ValueError, match="head="):
+    _abstract_variables(models.UNetGenerator(width=4, max_width=8, **kwargs), (1, 8, 8, 1),
+                        train=False)
 
 
 def test_unknown_norm_raises():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from skimage import color as skcolor
 
+from colorize import ab_bins
 from colorize import losses
 from colorize import rebalance
 from colorize import train_step
@@ -16,9 +17,9 @@ from tests import helpers
 def _reference_bins(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """scikit-image's ab of each pixel: (flat bin index, distance to the nearest bin edge)."""
   ab = skcolor.rgb2lab(image).reshape(-1, 3)[:, 1:]
-  shifted = ab / rebalance.GRID + 0.5 + rebalance.BINS // 2
+  shifted = ab / ab_bins.GRID + 0.5 + rebalance.BINS // 2
   cell = np.clip(np.floor(shifted), 0, rebalance.BINS - 1).astype(int)
-  edge = np.abs(shifted - np.round(shifted)).min(axis=1) * rebalance.GRID
+  edge = np.abs(shifted - np.round(shifted)).min(axis=1) * ab_bins.GRID
   return cell[:, 0] * rebalance.BINS + cell[:, 1], edge
 
 

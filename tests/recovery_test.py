@@ -19,6 +19,7 @@ from colorize import input_pipeline
 from colorize import preemption
 from colorize import train
 from colorize import train_step
+from colorize import validation
 from colorize import workdir as workdir_lib
 from colorize.errors import UserError
 from tests import helpers
@@ -189,6 +190,13 @@ def test_what_may_change_on_resume():
   changed.optimizer.critic_lr = 1e-5
   changed.model.conv_impl = "matmul"
   assert workdir_lib.run_defining_changes(saved, json.loads(changed.to_json())) == []
+  # A workdir from before a model key was added resumes with its value, not others.
+  for key in validation.ADDED_KEYS:
+    del saved["model"][key.removeprefix("model.")]
+  assert workdir_lib.run_defining_changes(saved, json.loads(helpers.config().to_json())) == []
+  assert workdir_lib.run_defining_changes(saved, json.loads(helpers.config(
+      model=dict(head="classification")).to_json())) == ["model.head='regression' -> "
+                                                         "'classification'"]
   for key, value in [("dataset", "cifar10"), ("image_size", 16), ("n_critic", 2),
                      ("loss", "lsgan"), ("color_space", "rgb"), ("ema_decay", 0.9)]:
     assert workdir_lib.run_defining_changes(

@@ -18,12 +18,14 @@ from configs import test as test_config
 from tests import helpers
 
 # (name, config overrides). Together they cover every loss, both colour spaces, the EMA and
-# n_critic > 1 with four compilations instead of the full product (each costs seconds).
+# n_critic > 1 with four compilations instead of the full product (each costs seconds), and the
+# classification head.
 _CASES = {
     "wgan_gp": dict(loss="wgan_gp"),  # The test config as is: golden values.
     "vanilla_rgb_ema": dict(loss="vanilla", color_space="rgb", ema_decay=0.9),
     "lsgan_n_critic_2": dict(loss="lsgan", n_critic=2),
     "l1_rgb": dict(loss="l1", color_space="rgb"),
+    "wgan_gp_classification": dict(loss="wgan_gp", model=dict(head="classification")),
 }
 
 _ALWAYS = {"adversarial", "l1", "generator_loss"}
@@ -134,7 +136,9 @@ def test_one_iteration(case):
   assert images.shape[0] == max(1, train_step.StepConfig.from_config(config).critic_steps)
   assert int(state.step) == 0 and int(new_state.step) == 1
 
-  assert set(metrics) == _EXPECTED_METRICS[config.loss]
+  classify = config.model.head == "classification"
+  assert set(metrics) == _EXPECTED_METRICS[config.loss] | ({"cross_entropy"} if classify
+                                                           else set())
   for name, value in metrics.items():
     assert np.shape(value) == () and np.isfinite(value), (name, value)
   assert metrics["l1"] > 0.0
