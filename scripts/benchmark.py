@@ -10,8 +10,8 @@ First the device's matmul peak is measured: the best of several [n, n] @ [n, n] 
 config's `compute_dtype`), after warm-up: the critic step and the generator step alone
 (median, min, max over `--min_time` / 3 seconds each), then `--rounds` rounds of the full
 iteration (`n_critic` critic steps + 1 generator step, with the config's NaN guard) as the
-trainer runs it, in compiled calls of `steps_per_call` iterations (`--steps_per_call`, by
-default the trainer's choice for the config and backend, `train_calls.steps_per_call`), each
+trainer runs it, in compiled calls of `steps_per_call` iterations (`--config.steps_per_call`;
+0, the default, is the trainer's choice for the config and backend), each
 round `--min_time` / 3 seconds, then the iteration fed by the real input pipeline, and the
 share of time that pipeline adds. Iteration times are a call's time over its iterations.
 Everything runs on on-device synthetic batches.
@@ -75,8 +75,6 @@ flags.DEFINE_integer("rounds", 3, "Timed rounds of the iteration (each followed 
 flags.DEFINE_bool("compare_torch", False, "Also run the PyTorch reference, interleaved.")
 flags.DEFINE_alias("compare-torch", "compare_torch")
 flags.DEFINE_bool("pipeline", True, "Also time the iteration fed by the real input pipeline.")
-flags.DEFINE_integer("steps_per_call", 0, "Iterations per compiled call (config.steps_per_call);"
-                     " 0: the trainer's choice for the config and backend.")
 flags.DEFINE_integer("peak_n", 4096, "Size of the square matmuls that measure the peak.")
 flags.DEFINE_float("peak_tflops", 0.0, "The device's nominal peak TFLOP/s for the dtype in use "
                    "(e.g. an H100 SXM's dense bf16 989); > 0 adds `nominal_flop_utilisation`.")
@@ -150,7 +148,6 @@ def bench_jax(config, batch: int, dtype: str):
   # The iterations the trainer runs: calls of `steps` guarded iterations (the NaN guard of
   # config.on_nonfinite). Compiled twice: cold, then from the persistent compilation cache
   # (what a rerun or resume pays).
-  config.steps_per_call = FLAGS.steps_per_call
   steps = train_calls.steps_per_call(config)
   call_fn = functools.partial(train_calls.train_call, hp=hp,
                               skip=config.on_nonfinite == "skip")

@@ -16,7 +16,7 @@ def test_benchmark_reports_one_json_record_per_batch_and_dtype():
   proc = subprocess.run(
       [sys.executable, "scripts/benchmark.py", "--config=configs/test.py", "--batch", "8",
        "--dtypes=float32,bfloat16", "--rounds=2", "--min_time=0.05", "--peak_n=128",
-       "--nopipeline", "--peak_tflops=1", "--steps_per_call=2"],
+       "--nopipeline", "--peak_tflops=1", "--config.steps_per_call=2"],
       cwd=process_helpers.REPO, env=process_helpers.cpu_env(1), capture_output=True,
       text=True, timeout=2 * process_helpers.TIMEOUT)  # Eight compiles: two dtypes, four each.
   assert proc.returncode == 0, proc.stderr[-2000:]
