@@ -90,6 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   p.add_argument("--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
                  help="Larger images are skipped; also the pixels of one batch in memory.")
   inference.add_chroma_gain_flag(p)
+  inference.add_temperature_flag(p)
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
   if not 1 <= args.batch_size <= inference.MAX_BATCH_SIZE:
@@ -265,7 +266,7 @@ def run(argv: list[str] | None = None) -> int:
     inference.use_compilation_cache(args.compilation_cache_dir)
     colorizer = inference.Colorizer.from_workdir(
         args.workdir, args.step, batch_size=args.batch_size, native=args.native,
-        chroma_gain=args.chroma_gain)
+        chroma_gain=args.chroma_gain, temperature=args.temperature)
     try:
       os.makedirs(args.output, exist_ok=True)
     except OSError as e:

@@ -227,9 +227,14 @@ def markdown_table(rows: Sequence[Row], source: str) -> str:
   return "\n".join(lines) + "\n\n" + legend
 
 
-def chroma_gain_folder(gain: float) -> str:
-  """The sub-folder of eval/<step>/... for results with `--chroma_gain=gain` ("" for 1)."""
-  return "" if gain == 1 else f"chroma_gain-{gain:g}"
+def decode_folder(chroma_gain: float = 1.0, temperature: float | None = None) -> str:
+  """The sub-folder of eval/<step>/... for results with `--temperature`, `--chroma_gain`.
+
+  "" when both keep the run's own colours (temperature None, gain 1).
+  """
+  parts = (([f"temperature-{temperature:g}"] if temperature is not None else [])
+           + ([f"chroma_gain-{chroma_gain:g}"] if chroma_gain != 1 else []))
+  return os.path.join(*parts) if parts else ""
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -257,6 +262,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
   p.add_argument("--batch_size", type=int, default=scoring.DEFAULT_BATCH_SIZE,
                  help=f"Images per model and metric call (1..{inference.MAX_BATCH_SIZE}).")
   inference.add_chroma_gain_flag(p)
+  inference.add_temperature_flag(p)
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
   if not args.workdir:
@@ -350,9 +356,10 @@ def run(argv: list[str] | None = None) -> int:
       _check_prepared(config, args.workdir)
     generators = [inference.restore_generator(w, args.step if i == 0 else None)
                   for i, w in enumerate(workdirs)]
+    colorizers = [_colorizer(w, g, args) for w, g in zip(workdirs, generators)]
     losses = [inference.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
-    sub_folder = os.path.join(sub_folder, chroma_gain_folder(args.chroma_gain))
+    sub_folder = os.path.join(sub_folder, decode_folder(args.chroma_gain, args.temperature))
     main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
     atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)
     mean_ab, mean_images = training_mean_ab(config)
@@ -370,16 +377,17 @@ def run(argv: list[str] | None = None) -> int:
   baselines = {"gray": summary(gray),
                "mean colour": summary(baseline_outputs(references, mean_ab))}
   rows, records, grid_rows = [], [], [("grayscale", gray[:args.num_samples])]
-  for workdir, generator, loss in zip(workdirs, generators, losses):
+  decoding = ([f"temperature {args.temperature:g}"] if args.temperature is not None else []
+              ) + ([f"chroma x{args.chroma_gain:g}"] if args.chroma_gain != 1 else [])
+  for workdir, generator, colorizer, loss in zip(workdirs, generators, colorizers, losses):
     run_started = time.perf_counter()
-    colorizer = inference.Colorizer(generator, batch_size=args.batch_size,
-                                    chroma_gain=args.chroma_gain)
     outputs = np.stack(colorizer.colorize_batch(list(references)))
-    label = workdir if args.chroma_gain == 1 else f"{workdir} (chroma x{args.chroma_gain:g})"
+    label = f"{workdir} ({', '.join(decoding)})" if decoding else workdir
     rows.append(Row(label, loss, str(generator.step), summary(outputs)))
     records.append({
         "workdir": workdir, "step": generator.step, "loss": loss, "source": source,
         "num_images": len(references), "chroma_gain": args.chroma_gain,
+        "temperature": args.temperature,
         "seconds": round(time.perf_counter() - run_started, 2),  # Colorize + score.
         "metrics": rows[-1].metrics, "baselines": baselines,
         "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images})
@@ -405,6 +413,16 @@ def run(argv: list[str] | None = None) -> int:
   print(f"wrote {os.path.join(out_dir, '')} (metrics.json, table.md, grid.png) in "
         f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
   return 1 if failed else 0
+
+
+def _colorizer(workdir: str, generator: inference.Generator,
+               args: argparse.Namespace) -> inference.Colorizer:
+  """The Colorizer of one workdir's generator with the flags' decoding; UserError names it."""
+  try:
+    return inference.Colorizer(generator, batch_size=args.batch_size,
+                               chroma_gain=args.chroma_gain, temperature=args.temperature)
+  except UserError as e:
+    raise UserError(f"{workdir}: {e}") from None
 
 
 def _write(out_dir: str, workdir: str, record: dict, rows: Sequence[Row], source: str,

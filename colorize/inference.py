@@ -115,6 +115,36 @@ def add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
            "1 more vivid, below 1 more muted. 1 (default): the model's own colours.")
 
 
+def check_temperature(value) -> float:
+  """`value` (a number or its text) as an annealed-mean temperature (see `Colorizer`).
+
+  Raises:
+    ValueError: not a finite number > 0; the message says what to give.
+  """
+  try:
+    temperature = float(value)
+  except (TypeError, ValueError):
+    temperature = 0.0
+  if not 0 < temperature < float("inf"):
+    raise ValueError(f"temperature {value!r}: give a finite number > 0 (1: the mean of the "
+                     "predicted distribution; lower is more vivid)")
+  return temperature
+
+
+def add_temperature_flag(parser: argparse.ArgumentParser) -> None:
+  """Adds `--temperature` (see `Colorizer`) to a command's flags."""
+  def temperature(text: str) -> float:
+    try:
+      return check_temperature(text)
+    except ValueError as e:  # argparse shows only this error type's own message.
+      raise argparse.ArgumentTypeError(str(e)) from None
+  parser.add_argument(
+      "--temperature", type=temperature,
+      help="For a run with a classification head (model.head=classification): decode its "
+           "distribution over colours by the annealed mean at this temperature instead of "
+           "the run's model.temperature (lower: nearer the most likely colour, more vivid).")
+
+
 def use_compilation_cache(directory: str | None) -> None:
   """Points JAX's persistent compilation cache where the user says.
 
@@ -351,7 +381,8 @@ class Colorizer:
   """
 
   def __init__(self, generator: Generator, *, batch_size: int = DEFAULT_BATCH_SIZE,
-               native: bool = False, chroma_gain: float = 1.0):
+               native: bool = False, chroma_gain: float = 1.0,
+               temperature: float | None = None):
     """Wraps a restored generator.
 
     Args:
@@ -363,11 +394,22 @@ class Colorizer:
       chroma_gain: multiplies the predicted ab, so chroma, at the same hue and lightness:
         above 1 more vivid, below 1 more muted (a colour pushed out of gamut loses chroma at
         its L, as always). What it trades in accuracy is measured in docs/results.md.
+      temperature: for a classification head, the annealed mean's temperature instead of
+        the run's (`models.UNetGenerator`); None keeps the run's.
 
     Raises:
-      ValueError: a negative or non-finite chroma_gain.
+      ValueError: a negative or non-finite chroma_gain, or a temperature that is not a
+        finite number > 0.
+      UserError: a temperature for a generator without a classification head.
     """
     self.chroma_gain = check_chroma_gain(chroma_gain)
+    if temperature is not None:
+      if generator.module.head != "classification":
+        raise UserError(f"a temperature ({temperature:g}) applies to a classification head "
+                        "(model.head='classification'); this run's generator regresses its "
+                        "colours: leave it out")
+      generator = dataclasses.replace(
+          generator, module=generator.module.clone(temperature=check_temperature(temperature)))
     self.generator = generator
     self.batch_size = batch_size
     self.native = native
@@ -380,15 +422,20 @@ class Colorizer:
     Args:
       workdir: a training workdir.
       step: the checkpoint's step; the latest when None.
-      **kwargs: `batch_size`, `native` (see `__init__`).
+      **kwargs: `batch_size`, `native`, `chroma_gain`, `temperature` (see `__init__`).
 
     Returns:
       A Colorizer.
 
     Raises:
-      UserError: see `restore_generator`.
+      UserError: see `restore_generator`, and a temperature for a run without a
+        classification head (naming the workdir).
     """
-    return cls(restore_generator(workdir, step), **kwargs)
+    generator = restore_generator(workdir, step)
+    try:
+      return cls(generator, **kwargs)
+    except UserError as e:
+      raise UserError(f"{workdir}: {e}") from None
 
   def __call__(self, image: np.ndarray | Image.Image) -> np.ndarray:
     """Colorizes one image; see `colorize_batch`."""

@@ -3,6 +3,7 @@ r"""One results table over seeds: mean ± standard deviation per group of runs.
     python scripts/results_table.py runs/recipe/*                        # validation split
     python scripts/results_table.py --split=test --reference=seed runs/final/*
     python scripts/results_table.py --chroma_gains=1,1.2 --reference=chosen runs/final/chosen,*
+    python scripts/results_table.py --temperatures=0.38,0.2 runs/classify/*
 
 Runs whose workdir names differ only in `seed=<n>` form one group (`ema_decay=0.999,seed=0`
 and `ema_decay=0.999,seed=1` are the group `ema_decay=0.999`; a name that is only a seed is
@@ -12,7 +13,9 @@ mean ± sample standard deviation over the group's seeds. With `--reference`, th
 `ΔPSNR` and `ΔΔE00` are paired differences from that group, seed by seed (mean ± std over
 the seeds both groups have), which cancel the part of the noise two runs of one seed share.
 With `--chroma_gains`, each run is also scored with its predicted chroma scaled (evaluate's
-`--chroma_gain`), each gain a group of its own. The gray and mean-colour baselines come from
+`--chroma_gain`), each gain a group of its own; with `--temperatures`, runs with a
+classification head are scored decoded at each temperature (evaluate's `--temperature`), each
+a group of its own, and the other runs as they are. The gray and mean-colour baselines come from
 the first run's evaluation (they depend on the
 images only). Prints a Markdown table; with `--plot=FILE.png`, also draws every group as a
 point of pooled PSNR against the colourfulness ratio and against the ab-histogram
@@ -59,11 +62,12 @@ def group_and_seed(workdir: str) -> tuple[str, int]:
   return _SEED.sub("", name).strip(",") or "base", int(match.group(2))
 
 
-def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0) -> dict:
+def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0,
+                temperature: float | None = None) -> dict:
   """The run's evaluate record on `split` (its own eval split when None), made if missing."""
   config = inference.read_config(workdir)
   sub = "" if split in (None, config.get("eval_split")) else f"split-{split}"
-  sub = os.path.join(sub, evaluate.chroma_gain_folder(chroma_gain))
+  sub = os.path.join(sub, evaluate.decode_folder(chroma_gain, temperature))
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
                  if s.isdigit())
   if not steps:
@@ -71,7 +75,8 @@ def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0) -> di
   path = os.path.join(workdir, "eval", str(steps[-1]), sub, "metrics.json")
   if not os.path.exists(path):
     args = ([f"--workdir={workdir}"] + ([f"--split={split}"] if split else [])
-            + ([f"--chroma_gain={chroma_gain:g}"] if chroma_gain != 1 else []))
+            + ([f"--chroma_gain={chroma_gain:g}"] if chroma_gain != 1 else [])
+            + ([f"--temperature={temperature:g}"] if temperature is not None else []))
     with contextlib.redirect_stdout(sys.stderr):  # Each run's own table; stdout is ours.
       status = evaluate.run(args)
     if status != 0:
@@ -155,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--chroma_gains", default="1", help="Comma-separated gains: each run is "
                  "also scored with its predicted chroma scaled by each (evaluate's "
                  "--chroma_gain), as the group '<group> chroma x<gain>'.")
+  p.add_argument("--temperatures", help="Comma-separated annealed-mean temperatures: each run "
+                 "with a classification head is scored decoded at each (evaluate's "
+                 "--temperature), as the group '<group> T<temperature>'.")
   p.add_argument("--plot", help="Also write this PNG: PSNR against colour, one point per "
                  "group.")
   args = p.parse_args(argv)
@@ -165,11 +173,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
       raise UserError(f"--chroma_gains={args.chroma_gains}: give numbers >= 0, e.g. "
                       "1,1.2") from None
+    try:
+      temperatures = [inference.check_temperature(t)
+                      for t in (args.temperatures or "").split(",") if args.temperatures]
+    except ValueError:
+      raise UserError(f"--temperatures={args.temperatures}: give numbers > 0, e.g. "
+                      "0.38,0.2") from None
     for workdir in args.workdirs:
       group, seed = group_and_seed(workdir)
-      for gain in gains:
-        name = group if gain == 1 else f"{group} chroma x{gain:g}"
-        records[name][seed] = run_metrics(workdir, args.split, gain)
+      classify = inference.read_config(workdir).model.head == "classification"
+      for temperature in (temperatures if classify and temperatures else [None]):
+        for gain in gains:
+          name = " ".join([group] + ([f"T{temperature:g}"] if temperature else [])
+                          + ([f"chroma x{gain:g}"] if gain != 1 else []))
+          records[name][seed] = run_metrics(workdir, args.split, gain, temperature)
     if args.reference and args.reference not in records:
       raise UserError(f"--reference={args.reference}: no such group ({', '.join(records)})")
   except UserError as e:

@@ -1,5 +1,6 @@
 """colorize.evaluate: the summary metrics, the baselines and the command on a tiny run."""
 import json
+import os
 import shutil
 
 import numpy as np
@@ -232,6 +233,15 @@ def test_gray_only_with_no_grayscale_image_is_one_line(runs, capsys):
   assert evaluate.run([f"--workdir={runs / 'a'}", "--gray_only", "--num_images=8"]) == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and "none of" in err[0] and "grayscale" in err[0]
+
+
+def test_temperature_is_for_classification_heads_only(runs, capsys):
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=8", "--temperature=0.2"]) == 2
+  error = capsys.readouterr().err.strip()
+  assert error.startswith(f"error: {runs / 'a'}: a temperature (0.2) applies to a "
+                          "classification head") and "\n" not in error
+  assert evaluate.decode_folder() == ""
+  assert evaluate.decode_folder(1.2, 0.2) == os.path.join("temperature-0.2", "chroma_gain-1.2")
 
 
 def test_command_on_another_split(runs):

@@ -219,6 +219,21 @@ def test_a_classification_run_colorizes(tmp_path):
   out = colorizer(image)
   assert out.shape == (12, 10, 3)
   _assert_same_lightness(np.repeat(image[..., None] / 255.0, 3, -1), out)
+  # Decoded at another temperature: the lower, the nearer the most likely bin's colour.
+  chroma = {}
+  for temperature in (1.0, 0.38, 0.01):
+    ab = colorize.Colorizer.from_workdir(str(tmp_path), temperature=temperature).predict_ab(
+        np.repeat(image[None, :8, :8, None], 3, -1))
+    chroma[temperature] = float(np.linalg.norm(ab, axis=-1).mean())
+  assert chroma[1.0] < chroma[0.38] < chroma[0.01]
+  with pytest.raises(ValueError, match="temperature 0.0: give a finite number > 0"):
+    colorize.Colorizer(colorizer.generator, temperature=0.0)
+
+
+def test_a_temperature_for_a_regression_run_is_refused(workdir):
+  with pytest.raises(UserError, match=f"^{workdir}: a temperature \\(0.5\\) applies to a "
+                     "classification head"):
+    colorize.Colorizer.from_workdir(str(workdir), temperature=0.5)
 
 
 def test_pillow_image_input(colorizer):

@@ -177,6 +177,14 @@ CASES = {
         lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
                                f"--output={s / 'out'}", "--chroma_gain=-0.5"), 2,
         ("--chroma_gain", "'-0.5'", "give a finite number >= 0")),
+    "colorize: a temperature for a regression run": Case(
+        lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
+                               f"--output={s / 'out'}", "--temperature=0.2"), 2,
+        ("a temperature (0.2) applies to a classification head", "leave it out")),
+    "colorize: zero temperature": Case(
+        lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
+                               f"--output={s / 'out'}", "--temperature=0"), 2,
+        ("--temperature", "'0'", "give a finite number > 0")),
     "colorize: empty output": Case(
         lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}", "--output="), 2,
         ("--output is empty",)),

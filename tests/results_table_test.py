@@ -15,12 +15,13 @@ _KEYS = ("psnr", "psnr_per_image", "delta_e2000", "ssim", "ab_auc", "lab_acc_2pc
          "colorfulness_ratio", "ab_hist_intersection")
 
 
-def _run(root, name, psnr, delta_e, step=10, sub=""):
+def _run(root, name, psnr, delta_e, step=10, sub="", head="regression"):
   """A workdir that evaluate has already scored (its eval/<step>/<sub>/metrics.json)."""
   workdir = root / name
   (workdir / "checkpoints" / str(step)).mkdir(parents=True, exist_ok=True)
   # A whole config, as training writes it: colorize reads only validated configs.
-  (workdir / "config.json").write_text(helpers.config(seed=0, eval_split="val").to_json())
+  (workdir / "config.json").write_text(helpers.config(seed=0, eval_split="val",
+                                                      model=dict(head=head)).to_json())
   metrics = {k: 0.5 for k in _KEYS} | {"psnr": psnr, "delta_e2000": delta_e}
   (workdir / "eval" / str(step) / sub).mkdir(parents=True)
   (workdir / "eval" / str(step) / sub / "metrics.json").write_text(json.dumps({
@@ -53,6 +54,24 @@ def test_chroma_gains_are_groups_of_their_own(tmp_path, capsys):
   assert rows["base chroma x1.2"][-2:] == ["-0.75 ± 0.35", "+0.75 ± 0.35 |"]
   assert results_table.main(runs + ["--chroma_gains=1,-2"]) == 2
   assert "--chroma_gains=1,-2: give numbers >= 0" in capsys.readouterr().err
+
+
+def test_temperatures_are_groups_of_their_own_for_classification_runs(tmp_path, capsys):
+  runs = [_run(tmp_path, "seed=0", 21.0, 10.0),
+          _run(tmp_path, "zhang,seed=0", 22.0, 9.0, head="classification")]
+  _run(tmp_path, "zhang,seed=0", 21.5, 9.5, sub="temperature-0.2", head="classification")
+  _run(tmp_path, "zhang,seed=0", 21.2, 9.7, sub="temperature-0.2/chroma_gain-1.2",
+       head="classification")
+  _run(tmp_path, "seed=0", 20.5, 10.5, sub="chroma_gain-1.2")
+  assert results_table.main(runs + ["--temperatures=0.2", "--chroma_gains=1,1.2"]) == 0
+  rows = {line.split(" | ")[0][2:]: line.split(" | ")
+          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+  # The regression run as it is; the classification run only at the temperatures asked for.
+  assert {"base", "base chroma x1.2", "zhang T0.2", "zhang T0.2 chroma x1.2"} <= set(rows)
+  assert "zhang" not in rows
+  assert rows["zhang T0.2"][2] == "21.50" and rows["zhang T0.2 chroma x1.2"][2] == "21.20"
+  assert results_table.main(runs + ["--temperatures=0"]) == 2
+  assert "--temperatures=0: give numbers > 0" in capsys.readouterr().err
 
 
 def test_unknown_reference_is_one_line(tmp_path, capsys):
