@@ -1,6 +1,7 @@
 """The model's FLOPs per training iteration, counted from the layer shapes.
 
-Only the 4x4 convolutions count, and only their real multiply-adds: an input pixel that exists
+Only the convolutions count (the 4x4 ones, and the 1x1 layer of a classification head), and
+only their real multiply-adds: an input pixel that exists
 times a kernel tap, never a tap that falls on padding (what XLA's cost analysis counts, and
 what the "matmul" forms partly compute, is more). Norms, activations and Adam are left out.
 
@@ -28,22 +29,29 @@ import dataclasses
 
 import ml_collections
 
+from colorize import ab_bins
 from colorize import color
 from colorize import models
 
 
 @dataclasses.dataclass(frozen=True)
 class Layer:
-  """One 4x4 convolution: `in_size` x `in_size` x `in_ch` in, `out_ch` out, per sample."""
+  """One 4x4 convolution: `in_size` x `in_size` x `in_ch` in, `out_ch` out, per sample.
+
+  `kernel=1` is a 1x1 layer (stride 1) instead: the classification head's logits.
+  """
   in_size: int
   in_ch: int
   out_ch: int
   strides: int = 2
   transpose: bool = False
+  kernel: int = 4
 
   def macs(self) -> int:
     """Real multiply-adds per sample (pairs of an existing input pixel and a tap)."""
     n = self.in_size
+    if self.kernel == 1:
+      return n * n * self.in_ch * self.out_ch
     if self.transpose:  # Input i, tap k -> output 2i + k - 1, which must lie in [0, 2n).
       per_axis = sum(0 <= 2 * i + k - 1 < 2 * n for i in range(n) for k in range(4))
     else:  # Output o, tap k <- input o * s + k - 1, which must lie in [0, n).
@@ -64,7 +72,11 @@ def generator_layers(config: ml_collections.ConfigDict) -> list[Layer]:
   for skip in reversed(widths[:-1]):
     layers.append(Layer(size, ch, skip, transpose=True))
     size, ch = size * 2, 2 * skip  # The skip connection is concatenated.
-  layers.append(Layer(size, ch, color.target_channels(config.color_space), transpose=True))
+  if m.head == "classification":
+    layers.append(Layer(size, ch, m.width, transpose=True))
+    layers.append(Layer(2 * size, m.width, ab_bins.BINS**2, strides=1, kernel=1))
+  else:
+    layers.append(Layer(size, ch, color.target_channels(config.color_space), transpose=True))
   return layers
 
 

@@ -33,11 +33,13 @@ def _conv_macs(jaxpr: core.Jaxpr) -> int:
   return total
 
 
-@pytest.mark.parametrize("loss,critic_layers", [("wgan_gp", 1), ("wgan_gp", 3), ("lsgan", 2),
-                                                ("l1", 2)])
-def test_iteration_flops_match_the_convolutions_jax_runs(loss, critic_layers):
+@pytest.mark.parametrize("loss,critic_layers,head", [
+    ("wgan_gp", 1, "regression"), ("wgan_gp", 3, "regression"), ("lsgan", 2, "regression"),
+    ("l1", 2, "regression"), ("l1", 2, "classification")])
+def test_iteration_flops_match_the_convolutions_jax_runs(loss, critic_layers, head):
   config = helpers.config(loss=loss, image_size=16)
   config.model.critic_layers = critic_layers
+  config.model.head = head
   state = jax.eval_shape(functools.partial(train_step.create_train_state, config),
                          jax.random.key(0))
   images = jax.ShapeDtypeStruct((1, config.batch_size, 16, 16, 3), jnp.uint8)
@@ -50,7 +52,17 @@ def test_iteration_flops_match_the_convolutions_jax_runs(loss, critic_layers):
   extra = {"wgan_gp": d[-1] + 4 * condition_dx,  # Dead forward; 4 first-layer convs.
            "lsgan": condition_dx,  # The generator update's critic input gradient.
            "l1": 0}[loss]
-  assert traced == flops.iteration_flops(config) / 2 + config.batch_size * extra
+  # A classification head's 1x1 layer is a matmul, not a conv: forward, dW, dX.
+  dense = sum(3 * l.macs() for l in flops.generator_layers(config) if l.kernel == 1)
+  assert traced + config.batch_size * dense == (flops.iteration_flops(config) / 2
+                                                + config.batch_size * extra)
+
+
+def test_classification_head_layers():
+  config = helpers.config(image_size=16, model=dict(head="classification", width=4))
+  *_, last, head = flops.generator_layers(config)
+  assert last == flops.Layer(8, 2 * 4, 4, transpose=True)
+  assert head.macs() == 16 * 16 * 4 * 23 * 23
 
 
 def test_layer_macs_skip_padded_taps():
