@@ -102,21 +102,32 @@ def check_chroma_gain(value) -> float:
   return gain
 
 
-def add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
-  """Adds `--chroma_gain` (see `Colorizer`) to a command's flags."""
-  def gain(text: str) -> float:
+def _flag_type(check):
+  """`check` as an argparse type: the message of its ValueError becomes the flag's error."""
+  def parse(text: str) -> float:
     try:
-      return check_chroma_gain(text)
+      return check(text)
     except ValueError as e:  # argparse shows only this error type's own message.
       raise argparse.ArgumentTypeError(str(e)) from None
+  return parse
+
+
+def add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
+  """Adds `--chroma_gain` (see `Colorizer`) to a command's flags."""
   parser.add_argument(
-      "--chroma_gain", type=gain, default=1.0,
+      "--chroma_gain", type=_flag_type(check_chroma_gain), default=1.0,
       help="Multiply the predicted chroma (ab) by this, at the same hue and lightness: above "
            "1 more vivid, below 1 more muted. 1 (default): the model's own colours.")
 
 
 def check_temperature(value) -> float:
   """`value` (a number or its text) as an annealed-mean temperature (see `Colorizer`).
+
+  Args:
+    value: the temperature, e.g. 0.2 or "0.2".
+
+  Returns:
+    The temperature as a float.
 
   Raises:
     ValueError: not a finite number > 0; the message says what to give.
@@ -133,13 +144,8 @@ def check_temperature(value) -> float:
 
 def add_temperature_flag(parser: argparse.ArgumentParser) -> None:
   """Adds `--temperature` (see `Colorizer`) to a command's flags."""
-  def temperature(text: str) -> float:
-    try:
-      return check_temperature(text)
-    except ValueError as e:  # argparse shows only this error type's own message.
-      raise argparse.ArgumentTypeError(str(e)) from None
   parser.add_argument(
-      "--temperature", type=temperature,
+      "--temperature", type=_flag_type(check_temperature),
       help="For a run with a classification head (model.head=classification): decode its "
            "distribution over colours by the annealed mean at this temperature instead of "
            "the run's model.temperature (lower: nearer the most likely colour, more vivid).")
