@@ -198,15 +198,13 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
                                            else c.lambda_gp >= 0),
            "lambda_gp", c.lambda_gp,
            "a positive number for loss='wgan_gp' (else >= 0; the penalty is unused)")
+  for key in ("l1_weight", "ce_weight"):
+    _require(math.isfinite(c[key]) and c[key] >= 0, key, c[key], ">= 0 (0: no such term)")
+  # Without a critic (loss="l1") something else must train the generator.
   classify = c.model.head == "classification"
-  _require(math.isfinite(c.ce_weight) and (c.ce_weight > 0 if classify and c.loss == "l1"
-                                           else c.ce_weight >= 0),
-           "ce_weight", c.ce_weight,
-           ">= 0, and > 0 for loss='l1' with model.head='classification'")
-  _require(math.isfinite(c.l1_weight) and (c.l1_weight > 0 if c.loss == "l1" and not classify
-                                           else c.l1_weight >= 0),
-           "l1_weight", c.l1_weight,
-           "a positive number for loss='l1' with a regression head, else >= 0 (0: no L1 term)")
+  _require(c.loss != "l1" or c.l1_weight > 0 or (classify and c.ce_weight > 0), "l1_weight",
+           c.l1_weight, "a positive number for loss='l1' (no critic), unless the ce_weight of "
+           "a classification head trains the generator")
   _require(0 <= c.l1_rebalance < 1 and (c.l1_rebalance == 0 or c.color_space == "lab"),
            "l1_rebalance", c.l1_rebalance,
            "in [0, 1) (0: plain L1; 0.5: Zhang et al.), and 0 unless color_space='lab'")

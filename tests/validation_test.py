@@ -129,7 +129,7 @@ def test_non_positive_learning_rate(key, value):
     (dict(l1_rebalance=0.5, color_space="rgb"), "l1_rebalance"),  # Bins are in ab.
     (dict(ce_weight=-1.0), "ce_weight"),
     (dict(ce_weight=0.0, l1_weight=0.0, loss="l1", model=dict(head="classification")),
-     "ce_weight"),  # Nothing left to train.
+     "l1_weight"),  # Nothing left to train.
     (dict(model=dict(head="mixture")), "model.head"),
     (dict(color_space="rgb", model=dict(head="classification")), "model.head"),
     (dict(model=dict(temperature=0.0)), "model.temperature"),
@@ -144,6 +144,9 @@ def test_zero_weights_that_are_ablations_pass():
   validation.validate_config(helpers.config(lambda_gp=0.0, loss="lsgan"), 1)  # Penalty unused.
   # Zhang et al.'s loss alone: the cross-entropy trains the classification head.
   validation.validate_config(helpers.config(l1_weight=0.0, loss="l1",
+                                            model=dict(head="classification")), 1)
+  # The L1 alone through a classification head's decoded colours.
+  validation.validate_config(helpers.config(ce_weight=0.0, loss="l1",
                                             model=dict(head="classification")), 1)
 
 
