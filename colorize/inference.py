@@ -80,6 +80,17 @@ def add_compilation_cache_flag(parser: argparse.ArgumentParser) -> None:
            f"{validation.reference().compilation_cache_dir}. Never taken from the workdir.")
 
 
+def _number(value, ok, problem: str) -> float:
+  """`value` as a float if `ok(float)`, else ValueError(problem); text that is no number fails."""
+  try:
+    number = float(value)
+  except (TypeError, ValueError):
+    number = float("nan")  # Fails every range check.
+  if not ok(number):
+    raise ValueError(problem)
+  return number
+
+
 def check_chroma_gain(value) -> float:
   """`value` (a number or its text) as a chroma gain (see `Colorizer`).
 
@@ -92,14 +103,8 @@ def check_chroma_gain(value) -> float:
   Raises:
     ValueError: not a finite number >= 0; the message says what to give.
   """
-  try:
-    gain = float(value)
-  except (TypeError, ValueError):
-    gain = -1.0
-  if not 0 <= gain < float("inf"):
-    raise ValueError(f"chroma_gain {value!r}: give a finite number >= 0 (1 keeps the model's "
-                     "colours)")
-  return gain
+  return _number(value, lambda gain: 0 <= gain < float("inf"),
+                 f"chroma_gain {value!r}: give a finite number >= 0 (1 keeps the model's colours)")
 
 
 def _flag_type(check):
@@ -121,25 +126,13 @@ def add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def check_temperature(value) -> float:
-  """`value` (a number or its text) as an annealed-mean temperature (see `Colorizer`).
+  """The annealed-mean temperature `value` (e.g. 0.2 or "0.2") as a float (see `Colorizer`).
 
-  Args:
-    value: the temperature, e.g. 0.2 or "0.2".
-
-  Returns:
-    The temperature as a float.
-
-  Raises:
-    ValueError: not a finite number > 0; the message says what to give.
+  Raises ValueError, saying what to give, unless it is a finite number > 0.
   """
-  try:
-    temperature = float(value)
-  except (TypeError, ValueError):
-    temperature = 0.0
-  if not 0 < temperature < float("inf"):
-    raise ValueError(f"temperature {value!r}: give a finite number > 0 (1: the mean of the "
-                     "predicted distribution; lower is more vivid)")
-  return temperature
+  return _number(value, lambda t: 0 < t < float("inf"),
+                 f"temperature {value!r}: give a finite number > 0 (1: the mean of the "
+                 "predicted distribution; lower is more vivid)")
 
 
 def add_temperature_flag(parser: argparse.ArgumentParser) -> None:
