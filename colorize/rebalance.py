@@ -3,8 +3,8 @@
 Most pixels of natural images have little chroma, so a loss averaged over pixels is dominated
 by grays and browns, and a generator that predicts them everywhere loses little. Zhang et al.
 weight each pixel by the rarity of its true colour: over the bins of the ab plane
-(colorize/ab_bins.py), the training set's distribution p is smoothed with a Gaussian (sigma 5), mixed with a
-uniform distribution over the Q bins in use, and a pixel whose colour falls in bin q weighs
+(colorize/ab_bins.py), the training set's distribution p is smoothed with a Gaussian
+(sigma 5), mixed with a uniform distribution over the Q bins in use, and a pixel whose colour falls in bin q weighs
 
     w_q = 1 / (strength * p_q + (1 - strength) / Q),
 
@@ -23,7 +23,7 @@ import numpy as np
 from colorize import ab_bins
 from colorize import color
 
-BINS = ab_bins.BINS
+BINS = ab_bins.BINS  # Per axis: the histogram and weight tables are [BINS, BINS].
 _CHUNK = 1 << 18  # Pixels per compiled colour conversion: one shape, compiled once.
 
 
@@ -42,7 +42,8 @@ def ab_histogram(images: Iterable[np.ndarray]) -> np.ndarray:
 
   Returns:
     int64 counts [BINS, BINS]: axis 0 is a, axis 1 is b; bin i is centred on
-    (i - BINS // 2) * ab_bins.GRID and covers ab_bins.GRID / 2 either side (the outermost bins hold the rest).
+    (i - BINS // 2) * ab_bins.GRID and covers ab_bins.GRID / 2 either side (the outermost
+    bins hold the rest).
   """
   counts = np.zeros(BINS * BINS, np.int64)
   pending, size = [], 0

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                       "1,1.2") from None
     try:
       temperatures = [inference.check_temperature(t)
-                      for t in (args.temperatures or "").split(",") if args.temperatures]
+                      for t in (args.temperatures.split(",") if args.temperatures else [])]
     except ValueError:
       raise UserError(f"--temperatures={args.temperatures}: give numbers > 0, e.g. "
                       "0.38,0.2") from None
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
       classify = inference.read_config(workdir).model.head == "classification"
       for temperature in (temperatures if classify and temperatures else [None]):
         for gain in gains:
-          name = " ".join([group] + ([f"T{temperature:g}"] if temperature else [])
+          name = " ".join([group] + ([f"T{temperature:g}"] if temperature is not None else [])
                           + ([f"chroma x{gain:g}"] if gain != 1 else []))
           records[name][seed] = run_metrics(workdir, args.split, gain, temperature)
     if args.reference and args.reference not in records:
