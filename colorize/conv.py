@@ -166,8 +166,11 @@ def _interleave(phases) -> jax.Array:
 def conv4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array, strides: int) -> jax.Array:
   """torch's Conv2d(k=4, p=1) with stride 1 or 2 (no bias), as matmuls.
 
-  Stride 2 becomes stride 1 after space-to-depth: padded row 2p + dy is row p, channel block
-  dy, so the 4x4 stride-2 kernel is a 2x2 stride-1 kernel over 4x the channels.
+  Stride 2 in the im2col form gathers each output pixel's 4x4 window with strided slices.
+  Otherwise it becomes stride 1 after space-to-depth: padded row 2p + dy is row p, channel
+  block dy, so the 4x4 stride-2 kernel is a 2x2 stride-1 kernel over 4x the channels. (The
+  strided im2col was faster over whole iterations than the space-to-depth one, which
+  transposes the input and the kernel: scripts/compare_revisions.py.)
   """
   b, h, w, c = x_BHWC.shape
   o = kernel.shape[-1]
@@ -179,6 +182,14 @@ def conv4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array, strides: int) -> jax.Ar
   xp = _pad1(x_BHWC)
   if strides == 1:
     return _valid_conv(xp, kernel)
+  oh, ow = h // 2, w // 2
+  if matmul_form((oh + 1) * (ow + 1), oh * ow, 4 * c, o) == "im2col":
+    # Patch channels (i, j, c), the kernel's own order, so the kernel is not transposed;
+    # stacked in two levels for the reason `_tap_products` gives.
+    rows = [jnp.stack([xp[:, i:i + 2 * oh:2, j:j + 2 * ow:2] for j in range(4)], axis=3)
+            for i in range(4)]
+    patches = jnp.stack(rows, axis=3).reshape(b, oh, ow, 16 * c)
+    return _matmul(patches, kernel.reshape(16 * c, o))
   # kernel[2t + dy, 2u + dx, c] -> s2d_kernel[t, u, (dy, dx, c)].
   s2d_kernel = kernel.reshape(2, 2, 2, 2, c, o).transpose(0, 2, 1, 3, 4, 5)
   return _valid_conv(_space_to_depth(xp), s2d_kernel.reshape(2, 2, 4 * c, o))
