@@ -11,15 +11,17 @@ Conv), so checkpoints move between them, and both compute exactly what `nn.Conv(
 strides, padding=((1, 1), (1, 1)))` and `nn.ConvTranspose(k, (4, 4), strides=(2, 2),
 padding=((2, 2), (2, 2)))` compute (tests/conv_test.py) — torch's k=4, p=1 layers.
 
-Every "matmul" layer reduces to a stride-1 'VALID' convolution, done in one of two forms:
-  im2col     concatenate the kh*kw shifted windows of the input, then one matmul;
+Every "matmul" layer reduces to a 'VALID' convolution (stride 1, or stride 2 for im2col),
+done in one of two forms:
+  im2col     concatenate the kh*kw windows of the input, then one matmul;
   shift-add  one matmul of every input pixel with all kh*kw taps, then sum the shifted
              windows of those products (a few more FLOPs: border pixels meet every tap).
 `matmul_form` weighs the two forms' FLOPs against the memory their intermediates take: im2col
 where its patches are not much larger than the products (the U-Net's encoder, the critic),
 shift-add where they would be (the transposed convs, whose FLOPs are the same either way, and
 the critic's 1-channel output layer). At the 1x1 bottleneck only the four centre taps see
-data, so those layers are one plain matmul.
+data, so those layers are one plain matmul (with either implementation the other taps get no
+gradient, and the generator's optimizer skips them: `train_step._centre_taps_only`).
 """
 from typing import Any
 
