@@ -20,8 +20,7 @@ done in one of two forms:
 where its patches are not much larger than the products (the U-Net's encoder, the critic),
 shift-add where they would be (the transposed convs, whose FLOPs are the same either way, and
 the critic's 1-channel output layer). At the 1x1 bottleneck only the four centre taps see
-data, so those layers are one plain matmul (with either implementation the other taps get no
-gradient, and the generator's optimizer skips them: `train_step._centre_taps_only`).
+data, so those layers are one plain matmul.
 """
 from typing import Any
 
@@ -30,11 +29,6 @@ import jax
 import jax.numpy as jnp
 
 IMPLS = ("auto", "xla", "matmul")
-
-
-# The four centre taps of a 4x4 kernel: the only ones that meet the data when a 2x2 input goes
-# to 1x1 or a 1x1 input to 2x2 (the U-Net's bottleneck); the other twelve meet padding.
-CENTRE_TAPS = (slice(1, 3), slice(1, 3))
 
 
 def resolve_impl(impl: str) -> str:
@@ -184,7 +178,7 @@ def conv4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array, strides: int) -> jax.Ar
   if strides == 2 and h == w == 2:
     # A 1x1 output (the U-Net's bottleneck) sees x through the four centre taps only; the
     # other twelve see padding, so a quarter of the FLOPs and no patches.
-    y = _matmul(x_BHWC.reshape(b, 4 * c), kernel[CENTRE_TAPS].reshape(4 * c, o))
+    y = _matmul(x_BHWC.reshape(b, 4 * c), kernel[1:3, 1:3].reshape(4 * c, o))
     return y.reshape(b, 1, 1, o)
   xp = _pad1(x_BHWC)
   if strides == 1:
@@ -216,7 +210,7 @@ def conv_transpose4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array) -> jax.Array:
   if h == w == 1:
     # Only tap (2 - a, 2 - c) of phase (a, c) sees x; the other twelve see padding. One
     # slice for all four taps: its gradient is one zero-padded kernel, not one per tap.
-    centre = kernel[CENTRE_TAPS][::-1, ::-1]  # centre[a, c] is tap (2 - a, 2 - c).
+    centre = kernel[2:0:-1, 2:0:-1]  # centre[a, c] is tap (2 - a, 2 - c).
     y = _matmul(x_BHWC.reshape(b, c), centre.transpose(2, 0, 1, 3).reshape(c, 4 * o))
     return y.reshape(b, 2, 2, o)
   if matmul_form(h * w, h * w, c, o) == "im2col":

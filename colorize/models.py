@@ -50,15 +50,6 @@ def _norm(kind: str, train: bool, axis_name: str | None, momentum: float, dtype:
   raise ValueError(f"model.norm={kind!r}; expected one of {NORMS}")
 
 
-def bottleneck_layers(depth: int) -> tuple[str, str]:
-  """The names of a depth-`depth` U-Net's layers at its 1x1 bottleneck.
-
-  The encoder's last layer (2x2 to 1x1) and the decoder's first (1x1 to 2x2): only their
-  kernels' `conv.CENTRE_TAPS` meet the data, so the other taps' gradients are always zero.
-  """
-  return f"Conv4x4_{depth - 1}", "ConvTranspose4x4_0"
-
-
 class UNetGenerator(nn.Module):
   """pix2pix U-Net: 4x4 stride-2 convs down to 1x1, transposed convs up, skip connections.
 

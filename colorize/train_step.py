@@ -16,7 +16,6 @@ import ml_collections
 import optax
 
 from colorize import color
-from colorize import conv
 from colorize import losses
 from colorize import models
 from colorize import rebalance
@@ -112,51 +111,6 @@ class StepConfig:
 _adam = functools.cache(optax.adam)
 
 
-def _centre_taps_only(tx: optax.GradientTransformation, layers: tuple[str, ...]
-                      ) -> optax.GradientTransformation:
-  """`tx` with the kernels of `layers` cut to their centre taps (`conv.CENTRE_TAPS`).
-
-  The generator's bottleneck layers (`models.bottleneck_layers`) meet the data through those
-  four taps only: the other twelve have zero gradients, so Adam never moves them, and
-  updating them anyway costs a third of the generator's optimizer work. The state keeps its
-  full shapes (the moments of those taps stay zero), so it is `tx`'s state, checkpoints
-  included, and every update equals `tx`'s.
-
-  Args:
-    tx: the optimizer (its state's params-shaped trees are dicts, as optax's Adam has).
-    layers: top-level names in the params whose "kernel" [4, 4, in, out] is cut.
-
-  Returns:
-    The wrapped transformation.
-  """
-  def is_params(tree) -> bool:
-    return isinstance(tree, dict) and all(name in tree for name in layers)
-
-  def cut(tree):
-    return {**tree, **{name: {**tree[name], "kernel": tree[name]["kernel"][conv.CENTRE_TAPS]}
-                       for name in layers}}
-
-  def paste(full, centre):
-    return {**centre, **{name: {**centre[name], "kernel": full[name]["kernel"].at[
-        conv.CENTRE_TAPS].set(centre[name]["kernel"])} for name in layers}}
-
-  def update(updates, state, params=None):
-    centre_state = jax.tree.map(lambda t: cut(t) if is_params(t) else t, state,
-                                is_leaf=is_params)
-    centre_updates, centre_state = tx.update(cut(updates), centre_state,
-                                             None if params is None else cut(params))
-    state = jax.tree.map(lambda full, new: paste(full, new) if is_params(full) else new,
-                         state, centre_state, is_leaf=is_params)
-    return paste(jax.tree.map(jnp.zeros_like, updates), centre_updates), state
-
-  return optax.GradientTransformation(tx.init, update)
-
-
-# Memoised for the reason `_adam` is.
-_bottleneck_adam = functools.cache(
-    lambda lr, b1, b2, layers: _centre_taps_only(_adam(lr, b1=b1, b2=b2), layers))
-
-
 def lr_factor(step: jax.Array, hp: StepConfig) -> jax.Array:
   """The learning rates' multiplier at `step`: 1, then linearly down to 0 at the run's end.
 
@@ -203,8 +157,7 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
   gen_rng, critic_rng = jax.random.split(rng)
   gen_vars = generator.init(gen_rng, cond, train=False)
   critic_params = critic.init(critic_rng, cond, target)["params"]
-  gen_tx = _bottleneck_adam(o.generator_lr, o.b1, o.b2,
-                            models.bottleneck_layers(generator.depth))
+  gen_tx = _adam(o.generator_lr, b1=o.b1, b2=o.b2)
   critic_tx = _adam(o.critic_lr, b1=o.b1, b2=o.b2)
   with_ema = config.ema_decay > 0
   return TrainState(

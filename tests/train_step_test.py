@@ -9,13 +9,10 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from colorize import color
-from colorize import conv
 from colorize import input_pipeline
-from colorize import models
 from colorize import train_step
 from configs import test as test_config
 from tests import helpers
@@ -312,47 +309,3 @@ def test_ema_batch_stats_are_the_ema_generators_own():
       state, _images(2)[i:i + 1], jax.random.key(1)).ema_batch_stats for i in range(2)]
   for got, a, b in zip(jax.tree.leaves(two.ema_batch_stats), *map(jax.tree.leaves, one_each)):
     np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-5, atol=1e-6)
-
-
-def _generator_grads(impl: str):
-  """The test generator's params and the gradient of a random projection of its output."""
-  config = helpers.config(model=dict(conv_impl=impl))
-  state = train_step.create_train_state(config, jax.random.key(0))
-  cond, _ = color.encode(_images(1)[0], config.color_space)
-  projection = jax.random.normal(jax.random.key(1), cond.shape[:3] + (2,))
-
-  def loss(params):
-    fake, _ = state.generator.apply({"params": params, "batch_stats": state.gen_batch_stats},
-                                    cond, train=True, rngs={"dropout": jax.random.key(2)},
-                                    mutable=["batch_stats"])
-    return jnp.sum(fake * projection)
-  return state, jax.grad(loss)(state.gen_params)
-
-
-@pytest.mark.parametrize("impl", ["xla", "matmul"])
-def test_only_the_bottleneck_kernels_have_taps_without_gradient(impl):
-  state, grads = _generator_grads(impl)
-  bottleneck = models.bottleneck_layers(state.generator.depth)
-  centre = np.zeros((4, 4), bool)
-  centre[conv.CENTRE_TAPS] = True
-  for name, layer in grads.items():
-    if "kernel" not in layer or layer["kernel"].ndim != 4:
-      continue
-    tap_has_gradient = np.any(np.asarray(layer["kernel"]) != 0, axis=(2, 3))
-    expected = centre if name in bottleneck else np.ones((4, 4), bool)
-    np.testing.assert_array_equal(tap_has_gradient, expected, err_msg=name)
-
-
-def test_generator_optimizer_updates_as_adam_does():
-  # The generator's Adam skips the bottleneck kernels' outer taps; their gradients are zero
-  # (the test above), so every update and state equals plain Adam's, bit for bit, and the
-  # state has Adam's structure (checkpoints written before the skip restore).
-  state, grads = _generator_grads("matmul")
-  o = helpers.config().optimizer
-  adam = optax.adam(o.generator_lr, b1=o.b1, b2=o.b2)
-  ours, theirs = (state.gen_opt_state, adam.init(state.gen_params))
-  assert jax.tree.structure(ours) == jax.tree.structure(theirs)
-  for _ in range(2):
-    our_updates, ours = jax.jit(state.gen_tx.update)(grads, ours, state.gen_params)
-    their_updates, theirs = jax.jit(adam.update)(grads, theirs, state.gen_params)
-    assert _tree_equal((our_updates, ours), (their_updates, theirs))
