@@ -5,10 +5,14 @@ r"""A/B timing of the training iteration at two git revisions, interleaved pair 
 On a machine that others share, load changes from second to second, so two measurements taken
 one after the other compare the load as much as the code. This runs each revision in its own
 process (`git archive` of the revision, configs/cifar10.py with the PyTorch reference's
-optimizer), both compiled and warm, and times them alternately, two iterations at a time, in
-rounds whose order alternates. Each round gives a ratio of the two revisions' times (wall
-clock, and process CPU time, which counts less of other processes' interference); the verdict
-is the median ratio over rounds and how many rounds favour each side.
+optimizer), both compiled and warm, and times them alternately, two compiled calls at a time,
+in rounds whose order alternates. A call runs the trainer's default number of iterations
+(`config.steps_per_call`: 5 on CPU for the shipped configs), as training and
+scripts/benchmark.py do: a change can speed up one iteration per call and not a call of five
+(XLA fuses the loop's body differently). `--config='{"steps_per_call": 1}'` times single
+iterations. Each round gives a ratio of the two revisions' times per iteration (wall clock,
+and process CPU time, which counts less of other processes' interference); the verdict is the
+median ratio over rounds and how many rounds favour each side.
 """
 import argparse
 import json
@@ -23,11 +27,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def worker(batch: int, overrides: dict) -> None:
-  """Compiles the guarded iteration of the code on sys.path; times 2 iterations per line read."""
+  """Compiles the trainer's call of the code on sys.path; times 2 calls per line read."""
   import functools  # pylint: disable=g-import-not-at-top
   import jax
   import numpy as np
   from colorize import nonfinite
+  from colorize import train_calls
   from colorize import train_step
   from configs import cifar10
   config = cifar10.get_config()
@@ -37,15 +42,20 @@ def worker(batch: int, overrides: dict) -> None:
   config.update_from_flattened_dict(overrides)
   key = jax.random.key(0)
   state = jax.jit(functools.partial(train_step.create_train_state, config))(key)
+  steps = train_calls.steps_per_call(config)
+  hp = train_step.StepConfig.from_config(config)
   images = jax.numpy.asarray(np.random.default_rng(0).integers(
-      0, 256, (1, batch, config.image_size, config.image_size, 3), np.uint8))
-  step = jax.jit(functools.partial(nonfinite.guarded_iteration,
-                                   hp=train_step.StepConfig.from_config(config), skip=False),
-                 donate_argnums=train_step.donated_state())
+      0, 256, (steps, 1, batch, config.image_size, config.image_size, 3), np.uint8))
+  if steps == 1:  # One iteration, not wrapped in a scan.
+    call = jax.jit(functools.partial(nonfinite.guarded_iteration, hp=hp, skip=False),
+                   donate_argnums=train_step.donated_state())
+    images = images[0]
+  else:
+    call = train_calls.jit_train_call(hp, "stop")
   holder = [state]
 
   def run():
-    holder[0], metrics, _ = step(holder[0], images, key)
+    holder[0], metrics, _ = call(holder[0], images, key)
     jax.block_until_ready(metrics)
 
   for _ in range(3):
@@ -56,7 +66,7 @@ def worker(batch: int, overrides: dict) -> None:
     for _ in range(2):
       wall, cpu = time.perf_counter(), time.process_time()
       run()
-      times.append((time.perf_counter() - wall, time.process_time() - cpu))
+      times.append(((time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps))
     print(json.dumps(times), flush=True)
 
 
