@@ -184,6 +184,7 @@ def conv4x4_matmul(x_BHWC: jax.Array, kernel: jax.Array, strides: int) -> jax.Ar
   if strides == 1:
     return _valid_conv(xp, kernel)
   oh, ow = h // 2, w // 2
+  # The form is chosen on the space-to-depth sizes, as `_valid_conv` below would choose it.
   if matmul_form((oh + 1) * (ow + 1), oh * ow, 4 * c, o) == "im2col":
     # Patch channels (i, j, c), the kernel's own order, so the kernel is not transposed;
     # stacked in two levels for the reason `_tap_products` gives.

@@ -126,9 +126,16 @@ def add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def check_temperature(value) -> float:
-  """The annealed-mean temperature `value` (e.g. 0.2 or "0.2") as a float (see `Colorizer`).
+  """`value` (a number or its text) as an annealed-mean temperature (see `Colorizer`).
 
-  Raises ValueError, saying what to give, unless it is a finite number > 0.
+  Args:
+    value: the temperature, e.g. 0.2 or "0.2".
+
+  Returns:
+    The temperature as a float.
+
+  Raises:
+    ValueError: not a finite number > 0; the message says what to give.
   """
   return _number(value, lambda t: 0 < t < float("inf"),
                  f"temperature {value!r}: give a finite number > 0 (1: the mean of the "

@@ -4,7 +4,8 @@ Most pixels of natural images have little chroma, so a loss averaged over pixels
 by grays and browns, and a generator that predicts them everywhere loses little. Zhang et al.
 weight each pixel by the rarity of its true colour: over the bins of the ab plane
 (colorize/ab_bins.py), the training set's distribution p is smoothed with a Gaussian
-(sigma 5), mixed with a uniform distribution over the Q bins in use, and a pixel whose colour falls in bin q weighs
+(sigma 5), mixed with a uniform distribution over the Q bins in use, and a pixel whose colour
+falls in bin q weighs
 
     w_q = 1 / (strength * p_q + (1 - strength) / Q),
 
