@@ -147,6 +147,62 @@ def _train_stream(config: ml_collections.ConfigDict, source: grain.MapDataset, f
   return iter(ds.to_iter_dataset(options))
 
 
+def train_labels(config: ml_collections.ConfigDict, labels: np.ndarray, *, start_step: int,
+                 num_steps: int, process_index: int = 0,
+                 process_count: int = 1) -> Iterator[np.ndarray]:
+  """The class labels of `train_batches`' images (same arguments), batch for batch.
+
+  For the auxiliary classification of config.class_weight: the same pipeline structure over
+  the split's labels, so the order is the images' by construction. With process_index 0 and
+  process_count 1 they are the labels of `train_plans`' global batches.
+
+  Args:
+    config: the experiment config.
+    labels: `label_array(config)`.
+    start_step, num_steps, process_index, process_count: as for `train_batches`.
+
+  Returns:
+    An iterator of int32 arrays [batches_per_step, batch_size // process_count].
+  """
+  return _train_stream(config, grain.MapDataset.source(labels), lambda label, rng: label,
+                       start_step, num_steps, process_index, process_count)
+
+
+def label_array(config: ml_collections.ConfigDict) -> np.ndarray:
+  """The training split's class labels, in source order.
+
+  Args:
+    config: the experiment config.
+
+  Returns:
+    int32 [num_train_examples].
+
+  Raises:
+    UserError: the dataset has no class labels, or not config.model.num_classes of them.
+  """
+  wanted = config.model.num_classes
+  if config.dataset == "shapes":
+    num_classes = len(_SHAPE_COLORS)
+    labels = _images(config, train=True, labels=True)
+  elif config.dataset.startswith("folder:"):
+    raise UserError(f"config.model.num_classes={wanted}: a folder of images has no class "
+                    "labels to classify; set it and config.class_weight to 0")
+  else:
+    # The labels only: the images are not decoded.
+    source = _tfds_source(config, config.train_split, {"image": tfds.decode.SkipDecoding()})
+    features = source.dataset_info.features
+    num_classes = getattr(features["label"], "num_classes", None) if "label" in features else None
+    if num_classes is None:
+      raise UserError(f"config.model.num_classes={wanted}: {config.dataset!r} has no 'label' "
+                      "class feature to classify; set it and config.class_weight to 0")
+    labels = grain.MapDataset.source(source).map(lambda example: example["label"])
+  if num_classes != wanted:
+    raise UserError(f"config.model.num_classes={wanted}, but {config.dataset!r} has "
+                    f"{num_classes} classes: set it to {num_classes}")
+  options = grain.ReadOptions(num_threads=config.data_threads)
+  return np.fromiter(labels.to_iter_dataset(options), np.int32, count=len(labels))
+
+
 def train_images(config: ml_collections.ConfigDict) -> Iterator[np.ndarray]:
   """Yields every training image after the deterministic resize, in source order.
 
@@ -243,24 +299,30 @@ def _crop_plan(rng: np.random.Generator, shape: tuple[int, int],
   return int(top), int(left), bool(rng.random() < 0.5)
 
 
-def _images(config: ml_collections.ConfigDict, *, train: bool) -> grain.MapDataset:
-  """Returns the HxWx3 uint8 images of the train or eval split, lazily, by index."""
+def _images(config: ml_collections.ConfigDict, *, train: bool,
+            labels: bool = False) -> grain.MapDataset:
+  """Returns the HxWx3 uint8 images of the train or eval split, lazily, by index.
+
+  With `labels` (the shapes dataset only), their class labels instead: the kind of the first
+  shape drawn.
+  """
   split = config.train_split if train else config.eval_split
   if config.dataset == "shapes":
     if split not in SHAPES_SPLITS:
       raise UserError(f"the shapes dataset has splits {list(SHAPES_SPLITS)}, not {split!r} "
                       "(config.train_split / config.eval_split)")
     split_id, length = SHAPES_SPLITS[split]
+    part = 1 if labels else 0  # _draw_shapes returns (image, label).
     return grain.MapDataset.range(length).map(
-        lambda i: _draw_shapes(np.random.default_rng([split_id, i]), config.image_size))
+        lambda i: _draw_shapes(np.random.default_rng([split_id, i]), config.image_size)[part])
   if config.dataset.startswith("folder:"):
     files = _folder_split(config.dataset[len("folder:"):], train)
     return grain.MapDataset.source(_FolderImages(files, size=config.image_size))
   return grain.MapDataset.source(_tfds_source(config, split)).map(_tfds_image)
 
 
-def _tfds_source(config: ml_collections.ConfigDict, split: str):
-  """Opens `split` of the tfds dataset, preparing it first if it is not in data_dir."""
+def _tfds_source(config: ml_collections.ConfigDict, split: str, decoders=None):
+  """Opens `split` of the tfds dataset, which must be prepared in data_dir (tfds' `decoders`)."""
   name = config.dataset
   data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
   try:
@@ -284,7 +346,8 @@ def _tfds_source(config: ml_collections.ConfigDict, split: str):
         "the data), point --config.data_dir at a directory where tfds prepared it, or use "
         "--config.dataset=folder:/path/to/images")
   try:
-    source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+    source = tfds.data_source(name, split=split, data_dir=data_dir, download=False,
+                              decoders=decoders)
   except ValueError as e:  # An unknown split.
     raise UserError(f"{name!r}: {first_line(e)} (config.train_split / config.eval_split)"
                     ) from None
@@ -374,7 +437,7 @@ class _FolderImages:
       return image_files.to_rgb_uint8(image)
 
 
-def _draw_shapes(rng: np.random.Generator, size: int) -> np.ndarray:
+def _draw_shapes(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
   """Draws a sky over a ground band with 1-3 outlined shapes coloured by their kind.
 
   The colour is learnable from the gray image: the smooth bright sky is blue, the dark
@@ -386,7 +449,7 @@ def _draw_shapes(rng: np.random.Generator, size: int) -> np.ndarray:
     size: height and width in pixels.
 
   Returns:
-    uint8 [size, size, 3].
+    (uint8 [size, size, 3], the kind of the first shape: 0 disc, 1 square, 2 triangle).
   """
   def hsv(hue, sat, val):
     return np.array(colorsys.hsv_to_rgb(rng.uniform(*hue) % 1, rng.uniform(*sat),
@@ -403,8 +466,10 @@ def _draw_shapes(rng: np.random.Generator, size: int) -> np.ndarray:
   image = np.where(is_sky, (1 - t) * sky_top + t * sky_low, ground)
   image *= 1 + 0.12 * ~is_sky * rng.normal(size=(size, size, 1))  # Grass texture.
 
+  kinds = []
   for _ in range(rng.integers(1, 4)):
     kind = rng.integers(3)
+    kinds.append(int(kind))
     rgb = hsv(*_SHAPE_COLORS[kind])
     cx, cy = rng.uniform(0.15, 0.85, size=2)
     r = rng.uniform(0.1, 0.22)
@@ -418,4 +483,4 @@ def _draw_shapes(rng: np.random.Generator, size: int) -> np.ndarray:
         mask = (np.abs(dy) < radius) & (dx < (dy + radius) / 2)
       image[mask] = fill
   image *= 1 + 0.03 * rng.normal(size=(size, size, 1))  # Mild texture everywhere.
-  return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+  return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), kinds[0]

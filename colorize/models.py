@@ -75,6 +75,9 @@ class UNetGenerator(nn.Module):
       conv to `width` channels and a 1x1 layer to ab_bins.BINS**2 logits, sown as
       ("intermediates", "ab_logits") for the cross-entropy, and returns their annealed mean.
     temperature: the annealed mean's temperature (classification head only).
+    num_classes: > 0 adds a linear classifier of the image's class on the 1x1 bottleneck
+      (Iizuka et al. 2016's auxiliary classification), its logits sown as
+      ("intermediates", "class_logits") for config.class_weight's cross-entropy.
   """
   out_channels: int = 2
   width: int = 64
@@ -90,6 +93,7 @@ class UNetGenerator(nn.Module):
   dtype: Any = jnp.float32
   head: str = "regression"
   temperature: float = 0.38
+  num_classes: int = 0
 
   @nn.compact
   def __call__(self, cond_BHW1: jax.Array, *, train: bool) -> jax.Array:
@@ -112,6 +116,9 @@ class UNetGenerator(nn.Module):
       skips.append(x)
 
     skips.pop()  # The 1x1 bottleneck is x itself.
+    if self.num_classes:
+      logits = nn.Dense(self.num_classes, dtype=self.dtype)(x.reshape(x.shape[0], -1))
+      self.sow("intermediates", "class_logits", logits.astype(jnp.float32))
     for j, skip in enumerate(reversed(skips)):
       features = skip.shape[-1]
       x = conv.ConvTranspose4x4(features, use_bias=not use_norm, impl=self.conv_impl,

@@ -41,7 +41,7 @@ def _state_flags(state: train_step.TrainState) -> Flags:
 
 
 def guarded_iteration(state: train_step.TrainState, images: jax.Array, key: jax.Array, *,
-                      hp: train_step.StepConfig, skip: bool
+                      hp: train_step.StepConfig, skip: bool, labels: jax.Array | None = None
                       ) -> tuple[train_step.TrainState, train_step.Metrics, Flags]:
   """`train_step.train_iteration` plus finiteness flags; with `skip`, drops a bad update.
 
@@ -52,11 +52,12 @@ def guarded_iteration(state: train_step.TrainState, images: jax.Array, key: jax.
     hp: loss hyperparameters.
     skip: check the new state too, and keep the old one (step counter + 1) when anything
       came out non-finite.
+    labels: the images' classes [K, B], for a generator that classifies them.
 
   Returns:
     (new state, the step's metrics, {metric, and with `skip` state part: True where finite}).
   """
-  new_state, metrics = train_step.train_iteration(state, images, key, hp=hp)
+  new_state, metrics = train_step.train_iteration(state, images, key, hp=hp, labels=labels)
   finite = {name: jnp.isfinite(value) for name, value in metrics.items()}
   if skip:
     finite.update(_state_flags(new_state))

@@ -197,6 +197,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
   steps_per_epoch = input_pipeline.steps_per_epoch(config)
   eval_images = input_pipeline.eval_images(config, config.eval_examples)
   train_images = input_pipeline.train_array(config) if config.data_on_device else None
+  # The classes of the training images, for a generator that classifies them.
+  labels = input_pipeline.label_array(config) if config.model.num_classes else None
   ab_counts = None
   if config.l1_rebalance > 0:  # Counted at every start: the weights follow the data read.
     ab_counts = rebalance.ab_histogram(
@@ -262,6 +264,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
     inputs = input_pipeline.train_plans(config, train_images.shape[1:3], start_step=start_step,
                                         num_steps=total_steps)
     input_sharding = replicated  # Every process computes the global batch's plans.
+    label_args = {}
     train_fn = train_calls.jit_train_call(hp, config.on_nonfinite, mesh=mesh, sharded=sharded,
                                           image_size=config.image_size)
     logging.info("Training split on the devices: %s, %.1f MB, %s", train_images.shape,
@@ -273,8 +276,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
         config, start_step=start_step, num_steps=total_steps,
         process_index=jax.process_index(), process_count=jax.process_count())
     input_sharding = NamedSharding(mesh, P(None, None, "data"))  # [n, K, B, H, W, 3].
+    label_args = {"process_index": jax.process_index(), "process_count": jax.process_count()}
     train_fn = train_calls.jit_train_call(hp, config.on_nonfinite)
 
+  if labels is not None:  # The classes of the batches above, in their order and sharding.
+    labels = input_pipeline.train_labels(config, labels, start_step=start_step,
+                                         num_steps=total_steps, **label_args)
   logging.info("Training steps %d..%d (%d per epoch), global batch %d on %d devices, %d "
                "steps per call", start_step, total_steps, steps_per_epoch, config.batch_size,
                jax.device_count(), steps_per_call)
@@ -294,7 +301,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.Path,
       n = steps_per_call if left >= steps_per_call else 1
       xs = jax.make_array_from_process_local_data(
           input_sharding, np.stack([next(inputs) for _ in range(n)]))
-      state, call_metrics, finite = train_fn(state, xs, train_key, split)
+      ys = None if labels is None else jax.make_array_from_process_local_data(
+          input_sharding, np.stack([next(labels) for _ in range(n)]))
+      state, call_metrics, finite = train_fn(state, xs, train_key, split, ys)
       pending.append((call_metrics, finite))
       step, calls = step + n, calls + 1
       progress.update(step)

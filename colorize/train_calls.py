@@ -51,8 +51,9 @@ def steps_per_call(config: ml_collections.ConfigDict, backend: str | None = None
 
 
 def train_call(state: train_step.TrainState, xs: jax.Array, key: jax.Array,
-               split: jax.Array | None = None, *, hp: train_step.StepConfig, skip: bool,
-               mesh: Mesh | None = None, image_size: int = 0, sharded: bool = False):
+               split: jax.Array | None = None, labels: jax.Array | None = None, *,
+               hp: train_step.StepConfig, skip: bool, mesh: Mesh | None = None,
+               image_size: int = 0, sharded: bool = False):
   """`len(xs)` guarded training iterations, one after the other.
 
   Args:
@@ -61,6 +62,8 @@ def train_call(state: train_step.TrainState, xs: jax.Array, key: jax.Array,
       [n, batches_per_step, B, 4] (`input_pipeline.train_plans`).
     key: the run's base key (each iteration folds in its step).
     split: the training split on the devices (`device_data.put`), or None for host batches.
+    labels: int32 [n, batches_per_step, B], the images' classes (`input_pipeline.train_labels`)
+      when the generator classifies them; else None.
     hp: loss hyperparameters.
     skip: config.on_nonfinite == "skip" (`nonfinite.guarded_iteration`).
     mesh: the trainer's mesh (with `split`).
@@ -70,12 +73,14 @@ def train_call(state: train_step.TrainState, xs: jax.Array, key: jax.Array,
   Returns:
     (state after n iterations, metrics {name: [n]}, finiteness flags {name: [n]}).
   """
-  def iteration(state, x):
+  def iteration(state, inputs):
+    x, x_labels = inputs
     images = x if split is None else device_data.gather(split, x, image_size, mesh, sharded)
-    state, metrics, finite = nonfinite.guarded_iteration(state, images, key, hp=hp, skip=skip)
+    state, metrics, finite = nonfinite.guarded_iteration(state, images, key, hp=hp, skip=skip,
+                                                         labels=x_labels)
     return state, (metrics, finite)
 
-  state, (metrics, finite) = jax.lax.scan(iteration, state, xs)
+  state, (metrics, finite) = jax.lax.scan(iteration, state, (xs, labels))
   return state, metrics, finite
 
 
@@ -88,7 +93,8 @@ def jit_train_call(hp: train_step.StepConfig, mode: str, **device_data_args):
     **device_data_args: `mesh`, `image_size` and `sharded` for a split on the devices.
 
   Returns:
-    fn(state, xs, key, split=None) -> (state, metrics, flags), metrics and flags per step.
+    fn(state, xs, key, split=None, labels=None) -> (state, metrics, flags), metrics and
+    flags per step.
   """
   return jax.jit(functools.partial(train_call, hp=hp, skip=mode == "skip", **device_data_args),
                  donate_argnums=train_step.donated_state())

@@ -48,6 +48,7 @@ class StepConfig:
   """The hyperparameters the steps read (hashable, so it can be bound before jit).
 
   `ce_weight` weighs the cross-entropy of a classification head (unused by a regression one);
+  `class_weight` that of the auxiliary classification of the image's label (model.num_classes);
   `decay_start` and `num_steps` set the learning-rate schedule (`lr_factor`);
   `l1_class_weights`, the [BINS, BINS] table of `rebalance.class_weights` as nested tuples (or
   None), weighs the L1 term by each pixel's true colour.
@@ -56,6 +57,7 @@ class StepConfig:
   lambda_gp: float = 10.0
   l1_weight: float = 100.0
   ce_weight: float = 1.0
+  class_weight: float = 0.0
   n_critic: int = 1
   color_space: str = "lab"
   ema_decay: float = 0.0
@@ -147,7 +149,7 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
       out_channels=color.target_channels(config.color_space), width=m.width,
       max_width=m.max_width, norm=m.norm, dropout=m.dropout, dropout_layers=m.dropout_layers,
       init_std=m.init_std, conv_impl=m.conv_impl, depth=models.unet_depth(config.image_size),
-      dtype=dtype, head=m.head, temperature=m.temperature)
+      dtype=dtype, head=m.head, temperature=m.temperature, num_classes=m.num_classes)
   critic = models.PatchCritic(width=m.critic_width, num_layers=m.critic_layers,
                               conv_impl=m.conv_impl, init_std=m.init_std,
                               dtype=dtype)
@@ -179,10 +181,11 @@ def _generator(state: TrainState, axis_name: str | None) -> models.UNetGenerator
 
 
 def _generate(state: TrainState, params: Params, cond: jax.Array, rng: jax.Array,
-              axis_name: str | None) -> tuple[tuple[jax.Array, jax.Array | None], Params]:
+              axis_name: str | None) -> tuple[tuple[jax.Array, ...], Params]:
   """Generator forward in training mode.
 
-  Returns ((colour, the classification head's ab logits or None), updated batch stats).
+  Returns ((colour, the classification head's ab logits or None, the class logits or None),
+  updated batch stats).
   """
   if axis_name is not None:
     # Each device holds other samples, so it needs other dropout masks. (The masks differ
@@ -194,8 +197,10 @@ def _generate(state: TrainState, params: Params, cond: jax.Array, rng: jax.Array
   fake, mutated = _generator(state, axis_name).apply(
       variables, cond, train=True, rngs={"dropout": rng},
       mutable=["batch_stats", "intermediates"])
-  logits = mutated.get("intermediates", {}).get("ab_logits", (None,))[0]
-  return (fake, logits), mutated.get("batch_stats", {})
+  sown = mutated.get("intermediates", {})
+  logits = sown.get("ab_logits", (None,))[0]
+  class_logits = sown.get("class_logits", (None,))[0]
+  return (fake, logits, class_logits), mutated.get("batch_stats", {})
 
 
 def _per_sample_uniform(rng: jax.Array, local_batch: int, axis_name: str | None) -> jax.Array:
@@ -219,7 +224,7 @@ def _generator_forward(state: TrainState, cond: jax.Array, rng: jax.Array,
                        axis_name: str | None):
   """The generator's training-mode forward with its pullback.
 
-  Returns ((fake, ab logits or None), pullback, batch stats).
+  Returns ((fake, ab logits or None, class logits or None), pullback, batch stats).
 
   Computed once per iteration: the last critic step trains on `fake` and the generator
   update pulls its loss gradient back through the same forward (pix2pix does the same), so
@@ -262,15 +267,19 @@ def _critic_update(state: TrainState, cond: jax.Array, real: jax.Array, fake: ja
 
 
 def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forward,
-                      hp: StepConfig, axis_name: str | None) -> tuple[TrainState, Metrics]:
-  """One generator update through `forward`, a `_generator_forward` of the current params."""
-  (fake, logits), pullback, batch_stats = forward
+                      hp: StepConfig, axis_name: str | None,
+                      labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
+  """One generator update through `forward`, a `_generator_forward` of the current params.
+
+  `labels` (int [B]) are the images' classes, for the class logits' cross-entropy.
+  """
+  outputs, pullback, batch_stats = forward
   weights = None
   if hp.l1_class_weights is not None:
     weights = rebalance.pixel_weights(real, jnp.asarray(hp.l1_class_weights))
 
   def loss_fn(outputs):
-    fake, logits = outputs
+    fake, logits, class_logits = outputs
     scores = None
     if hp.loss != "l1":
       scores = state.critic.apply({"params": state.critic_params}, cond, fake)
@@ -279,9 +288,17 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
       cross_entropy, ce_metrics = losses.ab_cross_entropy(logits, real, weights)
       total = total + hp.ce_weight * cross_entropy
       metrics.update(ce_metrics, generator_loss=total)
+    if class_logits is not None:
+      if labels is None:
+        raise ValueError("the generator classifies its images (model.num_classes > 0): pass "
+                         "their labels")
+      class_ce = optax.softmax_cross_entropy_with_integer_labels(class_logits, labels).mean()
+      total = total + hp.class_weight * class_ce
+      metrics.update(class_ce=class_ce, generator_loss=total, class_accuracy=jnp.mean(
+          (jnp.argmax(class_logits, axis=-1) == labels).astype(jnp.float32)))
     return total, metrics
 
-  outputs_grad, metrics = jax.grad(loss_fn, has_aux=True)((fake, logits))
+  outputs_grad, metrics = jax.grad(loss_fn, has_aux=True)(outputs)
   grads, = pullback(outputs_grad)
   grads, metrics = _mean((grads, metrics), axis_name)
   updates, opt_state = state.gen_tx.update(grads, state.gen_opt_state, state.gen_params)
@@ -310,12 +327,13 @@ def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: Ste
   """
   cond, real = color.encode(images, hp.color_space)
   gen_rng, gp_rng = jax.random.split(rng)
-  (fake, _), _ = _generate(state, state.gen_params, cond, gen_rng, axis_name)
+  (fake, *_), _ = _generate(state, state.gen_params, cond, gen_rng, axis_name)
   return _critic_update(state, cond, real, fake, gp_rng, hp, axis_name)
 
 
 def generator_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: StepConfig,
-                   axis_name: str | None = None) -> tuple[TrainState, Metrics]:
+                   axis_name: str | None = None,
+                   labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
   """One generator update: adversarial loss against the current critic + l1_weight * L1.
 
   Args:
@@ -324,17 +342,20 @@ def generator_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: 
     rng: key for dropout.
     hp: loss hyperparameters.
     axis_name: the pmap axis to average over, or None under jit.
+    labels: int [B], the images' classes; needed when the generator classifies them
+      (model.num_classes > 0).
 
   Returns:
     (state with new generator params, batch stats, EMA and optimizer state; step + 1, metrics).
   """
   cond, real = color.encode(images, hp.color_space)
   forward = _generator_forward(state, cond, rng, axis_name)
-  return _generator_update(state, cond, real, forward, hp, axis_name)
+  return _generator_update(state, cond, real, forward, hp, axis_name, labels)
 
 
 def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp: StepConfig,
-                    axis_name: str | None = None) -> tuple[TrainState, Metrics]:
+                    axis_name: str | None = None,
+                    labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
   """`hp.critic_steps` critic steps, each on its own batch, then one generator step.
 
   The generator step trains on the last critic batch and reuses that critic step's generator
@@ -349,15 +370,18 @@ def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp:
     key: the run's base key; folded with the step here, so iterations never share randomness.
     hp: loss hyperparameters.
     axis_name: the pmap axis to average over, or None under jit.
+    labels: int [K, B], the images' classes; needed when the generator classifies them
+      (model.num_classes > 0).
 
   Returns:
     (new state, metrics of the generator step and of the last critic step).
   """
+  labels = None if labels is None else labels[-1]
   rng = jax.random.fold_in(key, state.step)
   cond, real = color.encode(images[-1], hp.color_space)
   if not hp.critic_steps:
     forward = _generator_forward(state, cond, jax.random.fold_in(rng, 1), axis_name)
-    return _generator_update(state, cond, real, forward, hp, axis_name)
+    return _generator_update(state, cond, real, forward, hp, axis_name, labels)
 
   critic_rngs = jax.random.split(jax.random.fold_in(rng, 0), hp.critic_steps)
   if hp.critic_steps > 1:
@@ -367,7 +391,7 @@ def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp:
   gen_rng, gp_rng = jax.random.split(critic_rngs[-1])
   forward = _generator_forward(state, cond, gen_rng, axis_name)
   state, critic_metrics = _critic_update(state, cond, real, forward[0][0], gp_rng, hp, axis_name)
-  state, gen_metrics = _generator_update(state, cond, real, forward, hp, axis_name)
+  state, gen_metrics = _generator_update(state, cond, real, forward, hp, axis_name, labels)
   return state, {**critic_metrics, **gen_metrics}
 
 

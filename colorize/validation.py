@@ -32,7 +32,7 @@ MODEL_AND_DATA = ("model", "optimizer", "seed", "dataset", "data_dir", "train_sp
                   "loss", "n_critic", "ema_decay")
 # Keys that workdirs written before them lack, with the value that rebuilds those runs: a
 # config.json without one reads as that value, and resuming such a workdir is no change.
-ADDED_KEYS = {"model.head": "regression", "model.temperature": 0.38}
+ADDED_KEYS = {"model.head": "regression", "model.temperature": 0.38, "model.num_classes": 0}
 
 
 def reference() -> ml_collections.ConfigDict:
@@ -164,6 +164,8 @@ def check_model_and_data(c: ml_collections.ConfigDict) -> None:
   _require(math.isfinite(c.model.temperature) and c.model.temperature > 0,
            "model.temperature", c.model.temperature,
            "a positive number (the annealed mean's; 1: the plain mean)")
+  _require(c.model.num_classes >= 0, "model.num_classes", c.model.num_classes,
+           ">= 0 (0: no classifier; else the dataset's number of classes)")
 
 
 def validate_config(config: ml_collections.ConfigDict, num_devices: int,
@@ -198,8 +200,10 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
                                            else c.lambda_gp >= 0),
            "lambda_gp", c.lambda_gp,
            "a positive number for loss='wgan_gp' (else >= 0; the penalty is unused)")
-  for key in ("l1_weight", "ce_weight"):
+  for key in ("l1_weight", "ce_weight", "class_weight"):
     _require(math.isfinite(c[key]) and c[key] >= 0, key, c[key], ">= 0 (0: no such term)")
+  _require(c.class_weight == 0 or c.model.num_classes > 0, "class_weight", c.class_weight,
+           "0 unless model.num_classes > 0 (the classifier it trains)")
   # Without a critic (loss="l1") something else must train the generator.
   classify = c.model.head == "classification"
   _require(c.loss != "l1" or c.l1_weight > 0 or (classify and c.ce_weight > 0), "l1_weight",

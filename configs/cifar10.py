@@ -61,6 +61,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.l1_rebalance = 0.0
   # Weight of the cross-entropy over ab bins when model.head="classification" (Zhang et al.).
   c.ce_weight = 1.0
+  # Weight of the cross-entropy of the generator's auxiliary classification of the image's
+  # class (Iizuka et al. 2016; needs model.num_classes and a dataset with labels). 0: none.
+  c.class_weight = 0.0
   c.n_critic = 1  # Critic updates per generator update, each on its own batch.
   # > 0 keeps an EMA of the generator params, used for samples, eval and inference. Chosen on
   # the validation split: it removes most of the checkpoint-to-checkpoint noise of a GAN.
@@ -78,6 +81,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # decoded by the annealed mean at model.temperature (Zhang et al. 2016; colorize/ab_bins.py).
   c.model.head = "regression"
   c.model.temperature = 0.38
+  # > 0 adds a linear classifier of the image's class (of that many) to the generator's 1x1
+  # bottleneck, trained with config.class_weight: 10 for CIFAR-10.
+  c.model.num_classes = 0
   c.model.critic_width = 64
   c.model.critic_layers = 3  # Stride-2 conv layers of the PatchGAN critic.
   c.model.conv_impl = "auto"  # "xla" | "matmul" | "auto" (matmul on CPU, xla on GPU/TPU).

@@ -272,3 +272,56 @@ def test_tfds_not_prepared_fails_at_once_naming_the_command_that_prepares_it(tmp
 def test_unknown_tfds_name():
   with pytest.raises(UserError, match="config.dataset='no_such_dataset'.*folder:"):
     input_pipeline.num_train_examples(helpers.config(dataset="no_such_dataset"))
+
+
+def _labelled(**overrides):
+  config = helpers.config(**overrides)
+  config.model.num_classes = 3  # The shapes dataset's kinds.
+  return config
+
+
+def test_labels_follow_the_images_batch_for_batch():
+  # The plans name each image of a global batch; the labels of those images are the label
+  # stream's, and the processes' label shards concatenate to the global labels as their
+  # image shards do.
+  config = _labelled(batch_size=4)
+  labels = input_pipeline.label_array(config)
+  assert labels.dtype == np.int32 and set(labels) == {0, 1, 2}
+  plans = list(input_pipeline.train_plans(config, (8, 8), start_step=1, num_steps=6))
+  stream = list(input_pipeline.train_labels(config, labels, start_step=1, num_steps=6))
+  assert [s.shape for s in stream] == [(1, 4)] * 5
+  np.testing.assert_array_equal(np.stack(stream), labels[np.stack(plans)[..., 0]])
+  shards = [list(input_pipeline.train_labels(config, labels, start_step=1, num_steps=6,
+                                             process_index=i, process_count=2))
+            for i in range(2)]
+  np.testing.assert_array_equal(np.concatenate([np.stack(s) for s in shards], axis=2),
+                                np.stack(stream))
+
+
+def test_shape_labels_are_the_kinds_of_the_training_images_first_shapes():
+  config = _labelled()
+  kinds = [input_pipeline._draw_shapes(np.random.default_rng([0, i]), config.image_size)[1]
+           for i in range(10)]  # Split id 0, the training split.
+  np.testing.assert_array_equal(input_pipeline.label_array(config)[:10], kinds)
+
+
+def test_labels_refused_where_the_dataset_has_none_or_other_classes(tmp_path):
+  _solid(tmp_path / "a.png", "RGB", (8, 8), (1, 2, 3))
+  config = _labelled(dataset=f"folder:{tmp_path}")
+  with pytest.raises(UserError, match=r"config.model.num_classes=3: a folder .* set it and "
+                                      r"config.class_weight to 0"):
+    input_pipeline.label_array(config)
+  config = _labelled()
+  config.model.num_classes = 10
+  with pytest.raises(UserError, match=r"num_classes=10, but 'shapes' has 3 classes: set it to 3"):
+    input_pipeline.label_array(config)
+
+
+@needs_cifar_subset
+def test_cifar_labels_are_the_tfds_labels():
+  config = cifar10.get_config()
+  config.data_dir, config.model.num_classes = CIFAR_SUBSET, 10
+  train = tfds.data_source("cifar10", split="train", data_dir=CIFAR_SUBSET)
+  labels = input_pipeline.label_array(config)
+  assert labels.shape == (4576,)
+  np.testing.assert_array_equal(labels[:50], [train[i]["label"] for i in range(50)])

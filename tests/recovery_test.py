@@ -57,8 +57,8 @@ def nan_at_step_3(monkeypatch):
   real = train_step.train_iteration
 
   def install(in_metrics: bool):
-    def poisoned(state, images, key, *, hp, axis_name=None):
-      new_state, metrics = real(state, images, key, hp=hp, axis_name=axis_name)
+    def poisoned(state, images, key, *, hp, axis_name=None, labels=None):
+      new_state, metrics = real(state, images, key, hp=hp, axis_name=axis_name, labels=labels)
       nan = jnp.where(new_state.step == 3, jnp.nan, 0.0)
       new_state = new_state.replace(
           gen_params=jax.tree.map(lambda p: p + nan, new_state.gen_params))

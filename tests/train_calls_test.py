@@ -125,3 +125,21 @@ def test_data_on_device_refuses_a_folder_of_mixed_sizes(tmp_path):
                      r"image at one shape.*--config\.data_on_device=False$"):
     train.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_class_labels_follow_the_batches_on_device_and_across_a_resume(tmp_path):
+  # The auxiliary classifier sees each image's own label whichever path brings the images:
+  # host batches one step per call, device batches eight per call, and a run resumed half way.
+  labelled = dict(class_weight=1.0, model=dict(num_classes=3))
+  host, rows = _run(tmp_path, "host", steps_per_call=1, **labelled)
+  assert [r["step"] for r in rows if "class_ce" in r] == [8, 16]
+  device, device_rows = _run(tmp_path, "device", steps_per_call=8, data_on_device=True,
+                             **labelled)
+  _assert_same_state(device, host)
+  assert device_rows == rows
+  config = helpers.config(num_train_steps=STEPS // 2, log_every_steps=8,
+                          checkpoint_every_steps=8, eval_every_steps=1000, steps_per_call=8,
+                          **labelled)
+  train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  config.num_train_steps = STEPS
+  _assert_same_state(train.train_and_evaluate(config, str(tmp_path / "resumed")), host)

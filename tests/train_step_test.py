@@ -309,3 +309,29 @@ def test_ema_batch_stats_are_the_ema_generators_own():
       state, _images(2)[i:i + 1], jax.random.key(1)).ema_batch_stats for i in range(2)]
   for got, a, b in zip(jax.tree.leaves(two.ema_batch_stats), *map(jax.tree.leaves, one_each)):
     np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("class_weight", [0.0, 100.0])
+def test_auxiliary_classifier_is_trained_by_its_weight(class_weight):
+  # With a weight its cross-entropy trains the classifier on the bottleneck: repeated on one
+  # batch the step fits the batch's labels. With weight 0 the classifier gets no gradient.
+  config = helpers.config(class_weight=class_weight)
+  config.model.num_classes = 3
+  config.optimizer.generator_lr = 1e-2
+  hp = train_step.StepConfig.from_config(config)
+  state = train_step.create_train_state(config, jax.random.key(0))
+  images, labels = _images(1), np.arange(8).reshape(1, 8) % 3
+  fn = jax.jit(functools.partial(train_step.train_iteration, hp=hp))
+  first = None
+  for _ in range(40):
+    new_state, metrics = fn(state if first is None else new_state, images, jax.random.key(0),
+                            labels=labels)
+    first = first or float(metrics["class_ce"])
+  assert abs(first - np.log(3)) < 0.5  # Near chance at the start.
+  classifier = lambda s: s.gen_params["Dense_0"]
+  if class_weight:
+    assert float(metrics["class_ce"]) < 0.1 and float(metrics["class_accuracy"]) == 1.0
+  else:
+    assert _tree_equal(classifier(state), classifier(new_state))
+  with pytest.raises(ValueError, match="pass their labels"):
+    fn(state, images, jax.random.key(0))

@@ -128,6 +128,9 @@ def test_non_positive_learning_rate(key, value):
     (dict(l1_rebalance=1.0), "l1_rebalance"),  # Unbounded weights.
     (dict(l1_rebalance=0.5, color_space="rgb"), "l1_rebalance"),  # Bins are in ab.
     (dict(ce_weight=-1.0), "ce_weight"),
+    (dict(class_weight=-1.0, model=dict(num_classes=3)), "class_weight"),
+    (dict(class_weight=1.0), "class_weight"),  # Nothing to classify with.
+    (dict(model=dict(num_classes=-1)), "model.num_classes"),
     (dict(ce_weight=0.0, l1_weight=0.0, loss="l1", model=dict(head="classification")),
      "l1_weight"),  # Nothing left to train.
     (dict(model=dict(head="mixture")), "model.head"),
