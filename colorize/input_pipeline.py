@@ -183,7 +183,7 @@ def label_array(config: ml_collections.ConfigDict) -> np.ndarray:
   wanted = config.model.num_classes
   if config.dataset == "shapes":
     num_classes = len(_SHAPE_COLORS)
-    labels = _images(config, train=True, labels=True)
+    labels = _shapes(config, train=True).map(lambda image_and_kind: image_and_kind[1])
   elif config.dataset.startswith("folder:"):
     raise UserError(f"config.model.num_classes={wanted}: a folder of images has no class "
                     "labels to classify; set it and config.class_weight to 0")
@@ -299,26 +299,26 @@ def _crop_plan(rng: np.random.Generator, shape: tuple[int, int],
   return int(top), int(left), bool(rng.random() < 0.5)
 
 
-def _images(config: ml_collections.ConfigDict, *, train: bool,
-            labels: bool = False) -> grain.MapDataset:
-  """Returns the HxWx3 uint8 images of the train or eval split, lazily, by index.
-
-  With `labels` (the shapes dataset only), their class labels instead: the kind of the first
-  shape drawn.
-  """
+def _images(config: ml_collections.ConfigDict, *, train: bool) -> grain.MapDataset:
+  """Returns the HxWx3 uint8 images of the train or eval split, lazily, by index."""
   split = config.train_split if train else config.eval_split
   if config.dataset == "shapes":
-    if split not in SHAPES_SPLITS:
-      raise UserError(f"the shapes dataset has splits {list(SHAPES_SPLITS)}, not {split!r} "
-                      "(config.train_split / config.eval_split)")
-    split_id, length = SHAPES_SPLITS[split]
-    part = 1 if labels else 0  # _draw_shapes returns (image, label).
-    return grain.MapDataset.range(length).map(
-        lambda i: _draw_shapes(np.random.default_rng([split_id, i]), config.image_size)[part])
+    return _shapes(config, train=train).map(lambda image_and_kind: image_and_kind[0])
   if config.dataset.startswith("folder:"):
     files = _folder_split(config.dataset[len("folder:"):], train)
     return grain.MapDataset.source(_FolderImages(files, size=config.image_size))
   return grain.MapDataset.source(_tfds_source(config, split)).map(_tfds_image)
+
+
+def _shapes(config: ml_collections.ConfigDict, *, train: bool) -> grain.MapDataset:
+  """The shapes dataset's train or eval split: (image, its first shape's kind) by index."""
+  split = config.train_split if train else config.eval_split
+  if split not in SHAPES_SPLITS:
+    raise UserError(f"the shapes dataset has splits {list(SHAPES_SPLITS)}, not {split!r} "
+                    "(config.train_split / config.eval_split)")
+  split_id, length = SHAPES_SPLITS[split]
+  return grain.MapDataset.range(length).map(
+      lambda i: _draw_shapes(np.random.default_rng([split_id, i]), config.image_size))
 
 
 def _tfds_source(config: ml_collections.ConfigDict, split: str, decoders=None):
