@@ -49,6 +49,8 @@ class StepConfig:
 
   `ce_weight` weighs the cross-entropy of a classification head (unused by a regression one);
   `class_weight` that of the auxiliary classification of the image's label (model.num_classes);
+  `swd_weight` that of each image's sliced Wasserstein distance between its generated and true
+  colours (`losses.sliced_wasserstein`);
   `decay_start` and `num_steps` set the learning-rate schedule (`lr_factor`);
   `l1_class_weights`, the [BINS, BINS] table of `rebalance.class_weights` as nested tuples (or
   None), weighs the L1 term by each pixel's true colour.
@@ -58,6 +60,7 @@ class StepConfig:
   l1_weight: float = 100.0
   ce_weight: float = 1.0
   class_weight: float = 0.0
+  swd_weight: float = 0.0
   n_critic: int = 1
   color_space: str = "lab"
   ema_decay: float = 0.0
@@ -288,6 +291,10 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
       cross_entropy, ce_metrics = losses.ab_cross_entropy(logits, real, weights)
       total = total + hp.ce_weight * cross_entropy
       metrics.update(ce_metrics, generator_loss=total)
+    if hp.swd_weight:
+      swd = losses.sliced_wasserstein(fake, real)
+      total = total + hp.swd_weight * swd
+      metrics.update(sliced_wasserstein=swd, generator_loss=total)
     if class_logits is not None:
       if labels is None:
         raise ValueError("the generator classifies its images (model.num_classes > 0): pass "

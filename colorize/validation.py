@@ -200,7 +200,7 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
                                            else c.lambda_gp >= 0),
            "lambda_gp", c.lambda_gp,
            "a positive number for loss='wgan_gp' (else >= 0; the penalty is unused)")
-  for key in ("l1_weight", "ce_weight", "class_weight"):
+  for key in ("l1_weight", "ce_weight", "class_weight", "swd_weight"):
     _require(math.isfinite(c[key]) and c[key] >= 0, key, c[key], ">= 0 (0: no such term)")
   _require(c.class_weight == 0 or c.model.num_classes > 0, "class_weight", c.class_weight,
            "0 unless model.num_classes > 0 (the classifier it trains)")
@@ -209,6 +209,8 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
   _require(c.loss != "l1" or c.l1_weight > 0 or (classify and c.ce_weight > 0), "l1_weight",
            c.l1_weight, "a positive number for loss='l1' (no critic), unless the ce_weight of "
            "a classification head trains the generator")
+  _require(c.swd_weight == 0 or c.color_space == "lab", "swd_weight", c.swd_weight,
+           "0 unless color_space='lab' (it compares ab colours)")
   _require(0 <= c.l1_rebalance < 1 and (c.l1_rebalance == 0 or c.color_space == "lab"),
            "l1_rebalance", c.l1_rebalance,
            "in [0, 1) (0: plain L1; 0.5: Zhang et al.), and 0 unless color_space='lab'")

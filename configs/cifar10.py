@@ -64,6 +64,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # Weight of the cross-entropy of the generator's auxiliary classification of the image's
   # class (Iizuka et al. 2016; needs model.num_classes and a dataset with labels). 0: none.
   c.class_weight = 0.0
+  # Weight of each image's sliced Wasserstein distance between its generated and true ab
+  # (losses.sliced_wasserstein: its colours distributed as the true ones); "lab" only. 0: none.
+  c.swd_weight = 0.0
   c.n_critic = 1  # Critic updates per generator update, each on its own batch.
   # > 0 keeps an EMA of the generator params, used for samples, eval and inference. Chosen on
   # the validation split: it removes most of the checkpoint-to-checkpoint noise of a GAN.

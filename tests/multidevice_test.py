@@ -88,10 +88,10 @@ _CHILD = textwrap.dedent(r'''
       metrics_four={k: float(v) for k, v in metrics_four.items()})
 
   # (b) pmap vs jit, penalty on, with the classification head (its cross-entropy is averaged
-  # over the devices too). The penalty's eps are drawn for the global batch and sliced per
+  # over the devices too) and the per-image colour distribution term. The penalty's eps are drawn for the global batch and sliced per
   # device, so they match jit exactly; dropout masks are drawn per device (the device index is
   # folded into the key), equal to jit's only in distribution, hence dropout 0 here.
-  hp, state, images = setup(model=dict(dropout=0.0, head="classification"))
+  hp, state, images = setup(swd_weight=10.0, model=dict(dropout=0.0, head="classification"))
   jit_state, jit_metrics, _ = run_jit(hp, state, images, 4)
   pmap_state, pmap_metrics = run_pmap(hp, state, images)
   per_device = max(max_change(trainable(jax.tree.map(lambda x: x[0], pmap_state)),
@@ -181,7 +181,8 @@ def test_pmap_equals_jit(result):
   for name, diff in r["diff"].items():
     assert diff < 1e-5, (name, diff)
   # Every metric agrees, the penalty's included: its eps are the global batch's.
-  assert set(r["metrics_jit"]) == set(r["metrics_pmap"]) and "cross_entropy" in r["metrics_jit"]
+  assert set(r["metrics_jit"]) == set(r["metrics_pmap"])
+  assert {"cross_entropy", "sliced_wasserstein"} <= set(r["metrics_jit"])
   for name, value in r["metrics_jit"].items():
     assert r["metrics_pmap"][name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
 

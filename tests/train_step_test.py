@@ -334,3 +334,24 @@ def test_auxiliary_classifier_is_trained_by_its_weight(class_weight):
     assert _tree_equal(classifier(state), classifier(new_state))
   with pytest.raises(ValueError, match="pass their labels"):
     fn(state, images, jax.random.key(0))
+
+
+def test_sliced_wasserstein_term_joins_the_generator_loss():
+  # With a weight the step logs the distance and adds it, weighted, to the generator's loss;
+  # the critic's update is untouched and the generator's differs.
+  states, metrics = {}, {}
+  for weight in (0.0, 50.0):
+    config = helpers.config(swd_weight=weight)
+    hp = train_step.StepConfig.from_config(config)
+    state = train_step.create_train_state(config, jax.random.key(0))
+    states[weight], metrics[weight] = jax.jit(functools.partial(
+        train_step.train_iteration, hp=hp))(state, _images(1), jax.random.key(0))
+  assert "sliced_wasserstein" not in metrics[0.0]
+  m = metrics[50.0]
+  assert float(m["sliced_wasserstein"]) > 0
+  np.testing.assert_allclose(
+      float(m["generator_loss"]),
+      float(m["adversarial"] + config.l1_weight * m["l1"] + 50.0 * m["sliced_wasserstein"]),
+      rtol=1e-5)
+  assert _tree_equal(states[0.0].critic_params, states[50.0].critic_params)
+  assert not _tree_equal(states[0.0].gen_params, states[50.0].gen_params)
