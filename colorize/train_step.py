@@ -49,8 +49,8 @@ class StepConfig:
 
   `ce_weight` weighs the cross-entropy of a classification head (unused by a regression one);
   `class_weight` that of the auxiliary classification of the image's label (model.num_classes);
-  `swd_weight` that of each image's sliced Wasserstein distance between its generated and true
-  colours (`losses.sliced_wasserstein`);
+  `swd_weight` that of the sliced Wasserstein distance between the generated and true colours
+  (`losses.sliced_wasserstein`) of each image or, with `swd_scope="batch"`, of the batch;
   `decay_start` and `num_steps` set the learning-rate schedule (`lr_factor`);
   `l1_class_weights`, the [BINS, BINS] table of `rebalance.class_weights` as nested tuples (or
   None), weighs the L1 term by each pixel's true colour.
@@ -61,6 +61,7 @@ class StepConfig:
   ce_weight: float = 1.0
   class_weight: float = 0.0
   swd_weight: float = 0.0
+  swd_scope: str = "image"
   n_critic: int = 1
   color_space: str = "lab"
   ema_decay: float = 0.0
@@ -269,6 +270,22 @@ def _critic_update(state: TrainState, cond: jax.Array, real: jax.Array, fake: ja
   return state, metrics
 
 
+def _colour_sets(fake: jax.Array, real: jax.Array, scope: str, axis_name: str | None
+                 ) -> tuple[jax.Array, jax.Array]:
+  """The image sets whose colours `losses.sliced_wasserstein` compares.
+
+  "image": each image; "batch": the global batch's pixels as one image [1, pixels, 1, C].
+  Under pmap the batch is gathered from every device, so the distance is the global batch's,
+  as under jit: each device differentiates the same loss, the gather's transpose sums the
+  devices' cotangents for its slice, and the gradients' pmean divides that sum back out.
+  """
+  if scope == "image":
+    return fake, real
+  if axis_name is not None:
+    fake, real = (jax.lax.all_gather(x, axis_name, tiled=True) for x in (fake, real))
+  return fake.reshape(1, -1, 1, fake.shape[-1]), real.reshape(1, -1, 1, real.shape[-1])
+
+
 def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forward,
                       hp: StepConfig, axis_name: str | None,
                       labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
@@ -292,7 +309,7 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
       total = total + hp.ce_weight * cross_entropy
       metrics.update(ce_metrics, generator_loss=total)
     if hp.swd_weight:
-      swd = losses.sliced_wasserstein(fake, real)
+      swd = losses.sliced_wasserstein(*_colour_sets(fake, real, hp.swd_scope, axis_name))
       total = total + hp.swd_weight * swd
       metrics.update(sliced_wasserstein=swd, generator_loss=total)
     if class_logits is not None:

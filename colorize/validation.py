@@ -211,6 +211,7 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
            "a classification head trains the generator")
   _require(c.swd_weight == 0 or c.color_space == "lab", "swd_weight", c.swd_weight,
            "0 unless color_space='lab' (it compares ab colours)")
+  _require(c.swd_scope in ("image", "batch"), "swd_scope", c.swd_scope, "'image' or 'batch'")
   _require(0 <= c.l1_rebalance < 1 and (c.l1_rebalance == 0 or c.color_space == "lab"),
            "l1_rebalance", c.l1_rebalance,
            "in [0, 1) (0: plain L1; 0.5: Zhang et al.), and 0 unless color_space='lab'")

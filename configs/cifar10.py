@@ -64,9 +64,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # Weight of the cross-entropy of the generator's auxiliary classification of the image's
   # class (Iizuka et al. 2016; needs model.num_classes and a dataset with labels). 0: none.
   c.class_weight = 0.0
-  # Weight of each image's sliced Wasserstein distance between its generated and true ab
-  # (losses.sliced_wasserstein: its colours distributed as the true ones); "lab" only. 0: none.
+  # Weight of the sliced Wasserstein distance between the generated and true ab
+  # (losses.sliced_wasserstein: colours distributed as the true ones); "lab" only. 0: none.
+  # Of each image ("image"), or of the global batch's pixels as one set ("batch").
   c.swd_weight = 0.0
+  c.swd_scope = "image"
   c.n_critic = 1  # Critic updates per generator update, each on its own batch.
   # > 0 keeps an EMA of the generator params, used for samples, eval and inference. Chosen on
   # the validation split: it removes most of the checkpoint-to-checkpoint noise of a GAN.

@@ -88,10 +88,12 @@ _CHILD = textwrap.dedent(r'''
       metrics_four={k: float(v) for k, v in metrics_four.items()})
 
   # (b) pmap vs jit, penalty on, with the classification head (its cross-entropy is averaged
-  # over the devices too) and the per-image colour distribution term. The penalty's eps are drawn for the global batch and sliced per
-  # device, so they match jit exactly; dropout masks are drawn per device (the device index is
-  # folded into the key), equal to jit's only in distribution, hence dropout 0 here.
-  hp, state, images = setup(swd_weight=10.0, model=dict(dropout=0.0, head="classification"))
+  # over the devices too) and the batch's colour distribution (gathered from the devices).
+  # The penalty's eps are drawn for the global batch and sliced per device, so they match jit
+  # exactly; dropout masks are drawn per device (the device index is folded into the key),
+  # equal to jit's only in distribution, hence dropout 0 here.
+  hp, state, images = setup(swd_weight=10.0, swd_scope="batch",
+                            model=dict(dropout=0.0, head="classification"))
   jit_state, jit_metrics, _ = run_jit(hp, state, images, 4)
   pmap_state, pmap_metrics = run_pmap(hp, state, images)
   per_device = max(max_change(trainable(jax.tree.map(lambda x: x[0], pmap_state)),

@@ -132,6 +132,7 @@ def test_non_positive_learning_rate(key, value):
     (dict(class_weight=1.0), "class_weight"),  # Nothing to classify with.
     (dict(swd_weight=-1.0), "swd_weight"),
     (dict(swd_weight=1.0, color_space="rgb"), "swd_weight"),  # It compares ab.
+    (dict(swd_scope="pixel"), "swd_scope"),
     (dict(model=dict(num_classes=-1)), "model.num_classes"),
     (dict(ce_weight=0.0, l1_weight=0.0, loss="l1", model=dict(head="classification")),
      "l1_weight"),  # Nothing left to train.
