@@ -65,6 +65,7 @@ class StepConfig:
   n_critic: int = 1
   color_space: str = "lab"
   ema_decay: float = 0.0
+  ema_debias: bool = False
   decay_start: float = 1.0
   num_steps: int = 0
   l1_class_weights: tuple[tuple[float, ...], ...] | None = None
@@ -128,6 +129,19 @@ def lr_factor(step: jax.Array, hp: StepConfig) -> jax.Array:
     return jnp.ones((), jnp.float32)
   start = hp.decay_start * hp.num_steps
   return jnp.clip((hp.num_steps - step) / (hp.num_steps - start), 0.0, 1.0).astype(jnp.float32)
+
+
+def _ema_step_size(step: jax.Array, hp: StepConfig) -> float | jax.Array:
+  """The EMA's weight on the params of update `step` (counted from 0).
+
+  Plain: 1 - ema_decay. Debiased: (1 - d) / (1 - d ** (step + 1)), which keeps the EMA equal to
+  the d ** age weighted mean of the params of updates 0..step (1 at the first update, so the
+  initial weights drop out), as optax.ema(debias=True) divides out its zero start.
+  """
+  if not hp.ema_debias:
+    return 1.0 - hp.ema_decay
+  decay = jnp.float32(hp.ema_decay)
+  return (1.0 - decay) / (1.0 - decay ** (step + 1).astype(jnp.float32))
 
 
 def _scaled(updates, factor: jax.Array):
@@ -329,7 +343,7 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
   params = optax.apply_updates(state.gen_params, _scaled(updates, lr_factor(state.step, hp)))
   ema = state.ema_params
   if ema is not None:
-    ema = optax.incremental_update(params, ema, step_size=1.0 - hp.ema_decay)
+    ema = optax.incremental_update(params, ema, step_size=_ema_step_size(state.step, hp))
   state = state.replace(step=state.step + 1, gen_params=params, gen_batch_stats=batch_stats,
                         gen_opt_state=opt_state, ema_params=ema)
   return state, metrics

@@ -73,6 +73,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # > 0 keeps an EMA of the generator params, used for samples, eval and inference. Chosen on
   # the validation split: it removes most of the checkpoint-to-checkpoint noise of a GAN.
   c.ema_decay = 0.999
+  # Debias the EMA as Adam debiases its moments: the average of the weights trained so far,
+  # each weighted by ema_decay ** age, without the share ema_decay ** step that the plain
+  # recursion leaves on the random initial weights (large in a run not much longer than the
+  # average's horizon, 1 / (1 - ema_decay) steps).
+  c.ema_debias = False
 
   c.model = ml_collections.ConfigDict()
   c.model.width = 64  # Channels of the first encoder layer (pix2pix ngf/ndf).

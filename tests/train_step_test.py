@@ -182,6 +182,23 @@ def test_ema_update():
   assert _run("wgan_gp")[3].ema_params is None
 
 
+def test_debiased_ema_is_the_weighted_mean_of_the_trained_params():
+  # Without the initial params: after update 1 the EMA is p1, after update 2 it is
+  # (d p1 + p2) / (d + 1), where the plain recursion gives d^2 p0 + d(1 - d) p1 + (1 - d) p2.
+  config = helpers.config(loss="l1", ema_decay=0.5, ema_debias=True)
+  state = train_step.create_train_state(config, jax.random.key(0))
+  step = jax.jit(functools.partial(train_step.train_iteration,
+                                   hp=train_step.StepConfig.from_config(config)))
+  first, _ = step(state, _images(1), jax.random.key(1))
+  second, _ = step(first, _images(1, seed=1), jax.random.key(2))
+  for got, p1 in zip(jax.tree.leaves(first.ema_params), jax.tree.leaves(first.gen_params)):
+    np.testing.assert_allclose(got, p1, rtol=1e-6, atol=1e-7)
+  want = jax.tree.map(lambda p1, p2: (0.5 * p1 + p2) / 1.5, first.gen_params, second.gen_params)
+  for got, expected in zip(jax.tree.leaves(second.ema_params), jax.tree.leaves(want)):
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+  assert not _tree_equal(second.ema_params, second.gen_params)
+
+
 def test_deterministic():
   fn, config = _compiled("wgan_gp")
   _, state, images, first_state, first_metrics = _run("wgan_gp")
