@@ -85,6 +85,13 @@ def _run(case: str):
   return config, state, images, new_state, jax.device_get(metrics)
 
 
+def _fresh(config):
+  """A new state of `config` (key 0) and its jitted train_iteration (not donated)."""
+  hp = train_step.StepConfig.from_config(config)
+  return (train_step.create_train_state(config, jax.random.key(0)),
+          jax.jit(functools.partial(train_step.train_iteration, hp=hp)))
+
+
 def print_golden():
   """Prints `_GOLDEN` for the current code (see the comment on `_GOLDEN`)."""
   metrics = _run("wgan_gp")[-1]
@@ -186,9 +193,7 @@ def test_debiased_ema_is_the_weighted_mean_of_the_trained_params():
   # Without the initial params: after update 1 the EMA is p1, after update 2 it is
   # (d p1 + p2) / (d + 1), where the plain recursion gives d^2 p0 + d(1 - d) p1 + (1 - d) p2.
   config = helpers.config(loss="l1", ema_decay=0.5, ema_debias=True)
-  state = train_step.create_train_state(config, jax.random.key(0))
-  step = jax.jit(functools.partial(train_step.train_iteration,
-                                   hp=train_step.StepConfig.from_config(config)))
+  state, step = _fresh(config)
   first, _ = step(state, _images(1), jax.random.key(1))
   second, _ = step(first, _images(1, seed=1), jax.random.key(2))
   for got, p1 in zip(jax.tree.leaves(first.ema_params), jax.tree.leaves(first.gen_params)):
@@ -335,10 +340,8 @@ def test_auxiliary_classifier_is_trained_by_its_weight(class_weight):
   config = helpers.config(class_weight=class_weight)
   config.model.num_classes = 3
   config.optimizer.generator_lr = 1e-2
-  hp = train_step.StepConfig.from_config(config)
-  state = train_step.create_train_state(config, jax.random.key(0))
+  state, fn = _fresh(config)
   images, labels = _images(1), np.arange(8).reshape(1, 8) % 3
-  fn = jax.jit(functools.partial(train_step.train_iteration, hp=hp))
   new_state, losses = state, []
   for _ in range(40):
     new_state, metrics = fn(new_state, images, jax.random.key(0), labels=labels)
@@ -359,10 +362,8 @@ def test_sliced_wasserstein_term_joins_the_generator_loss():
   states, metrics = {}, {}
   for weight in (0.0, 50.0):
     config = helpers.config(swd_weight=weight)
-    hp = train_step.StepConfig.from_config(config)
-    state = train_step.create_train_state(config, jax.random.key(0))
-    states[weight], metrics[weight] = jax.jit(functools.partial(
-        train_step.train_iteration, hp=hp))(state, _images(1), jax.random.key(0))
+    state, step = _fresh(config)
+    states[weight], metrics[weight] = step(state, _images(1), jax.random.key(0))
   assert "sliced_wasserstein" not in metrics[0.0]
   m = metrics[50.0]
   assert float(m["sliced_wasserstein"]) > 0
@@ -379,10 +380,7 @@ def test_sliced_wasserstein_over_the_batch_is_at_most_the_images_mean():
   # jointly convex, so matching the mixture asks less than matching each image.
   values = {}
   for scope in ("image", "batch"):
-    config = helpers.config(swd_weight=1.0, swd_scope=scope)
-    hp = train_step.StepConfig.from_config(config)
-    state = train_step.create_train_state(config, jax.random.key(0))
-    _, metrics = jax.jit(functools.partial(train_step.train_iteration, hp=hp))(
-        state, _images(1), jax.random.key(0))
+    state, step = _fresh(helpers.config(swd_weight=1.0, swd_scope=scope))
+    _, metrics = step(state, _images(1), jax.random.key(0))
     values[scope] = float(metrics["sliced_wasserstein"])
   assert 0 < values["batch"] < values["image"]
