@@ -166,16 +166,24 @@ class PatchCritic(nn.Module):
     init_std: > 0 starts every kernel as N(0, init_std); 0 keeps flax's default.
     dtype: compute dtype (float32 or bfloat16); params and the layer norms' statistics stay
       float32, and the scores are float32.
+    num_classes: > 0 makes it a projection critic (Miyato & Koyama 2018): every patch score
+      of an image gains the inner product of its class's embedding with the image's pooled
+      last features, so the critic judges the colours for the class it is told.
   """
   width: int = 64
   num_layers: int = 3
   conv_impl: str = "auto"
   init_std: float = 0.0
   dtype: Any = jnp.float32
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, cond_BHW1: jax.Array, color_BHWC: jax.Array) -> jax.Array:
-    """Scores (condition, colour) pairs; returns float32 [B, h, w, 1] patch scores."""
+  def __call__(self, cond_BHW1: jax.Array, color_BHWC: jax.Array,
+               labels_B: jax.Array | None = None) -> jax.Array:
+    """Scores (condition, colour) pairs; returns float32 [B, h, w, 1] patch scores.
+
+    `labels_B` (int [B]) are the images' classes, needed when num_classes > 0.
+    """
     x = jnp.concatenate([cond_BHW1, color_BHWC], axis=-1)
     for i in range(self.num_layers):
       x = conv.Conv4x4(self.width * 2**i, impl=self.conv_impl, init_std=self.init_std,
@@ -183,5 +191,14 @@ class PatchCritic(nn.Module):
       if i > 0:
         x = nn.GroupNorm(num_groups=1, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
-    return conv.Conv4x4(1, strides=1, impl=self.conv_impl,
-                        init_std=self.init_std, dtype=self.dtype)(x).astype(jnp.float32)
+    scores = conv.Conv4x4(1, strides=1, impl=self.conv_impl,
+                          init_std=self.init_std, dtype=self.dtype)(x).astype(jnp.float32)
+    if not self.num_classes:
+      return scores
+    if labels_B is None:
+      raise ValueError("the critic is told each image's class (model.critic_projection): "
+                       "pass their labels")
+    embedding = nn.Embed(self.num_classes, x.shape[-1],
+                         embedding_init=nn.initializers.normal(self.init_std or 0.02))
+    projection = jnp.sum(x.mean(axis=(1, 2)).astype(jnp.float32) * embedding(labels_B), -1)
+    return scores + projection[:, None, None, None]

@@ -170,13 +170,13 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
       dtype=dtype, head=m.head, temperature=m.temperature, num_classes=m.num_classes)
   critic = models.PatchCritic(width=m.critic_width, num_layers=m.critic_layers,
                               conv_impl=m.conv_impl, init_std=m.init_std,
-                              dtype=dtype)
+                              dtype=dtype, num_classes=m.num_classes if m.critic_projection else 0)
   s = config.image_size
   cond = jnp.zeros((1, s, s, 1), jnp.float32)
   target = jnp.zeros((1, s, s, generator.out_channels), jnp.float32)
   gen_rng, critic_rng = jax.random.split(rng)
   gen_vars = generator.init(gen_rng, cond, train=False)
-  critic_params = critic.init(critic_rng, cond, target)["params"]
+  critic_params = critic.init(critic_rng, cond, target, jnp.zeros((1,), jnp.int32))["params"]
   gen_tx = _adam(o.generator_lr, b1=o.b1, b2=o.b2)
   critic_tx = _adam(o.critic_lr, b1=o.b1, b2=o.b2)
   with_ema = config.ema_decay > 0
@@ -254,17 +254,18 @@ def _generator_forward(state: TrainState, cond: jax.Array, rng: jax.Array,
 
 
 def _critic_update(state: TrainState, cond: jax.Array, real: jax.Array, fake: jax.Array,
-                   gp_rng: jax.Array, hp: StepConfig,
-                   axis_name: str | None) -> tuple[TrainState, Metrics]:
-  """One critic update on (real, fake) colour for the condition `cond`."""
+                   gp_rng: jax.Array, hp: StepConfig, axis_name: str | None,
+                   labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
+  """One critic update on (real, fake) colour for the condition `cond` (and `labels`)."""
   fake = jax.lax.stop_gradient(fake)
+  both_labels = None if labels is None else jnp.concatenate([labels, labels])
 
   def loss_fn(critic_params):
     def critic_fn(colour):
-      return state.critic.apply({"params": critic_params}, cond, colour)
+      return state.critic.apply({"params": critic_params}, cond, colour, labels)
     # One forward over real and fake together: the critic has no cross-sample layers.
     scores = state.critic.apply({"params": critic_params}, jnp.concatenate([cond, cond]),
-                                jnp.concatenate([real, fake]))
+                                jnp.concatenate([real, fake]), both_labels)
     real_scores, fake_scores = jnp.split(scores, 2)
     loss, metrics = losses.critic_loss(real_scores, fake_scores, hp.loss)
     if hp.loss == "wgan_gp":
@@ -305,7 +306,8 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
                       labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
   """One generator update through `forward`, a `_generator_forward` of the current params.
 
-  `labels` (int [B]) are the images' classes, for the class logits' cross-entropy.
+  `labels` (int [B]) are the images' classes, for the class logits' cross-entropy and a
+  projection critic.
   """
   outputs, pullback, batch_stats = forward
   weights = None
@@ -316,7 +318,7 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
     fake, logits, class_logits = outputs
     scores = None
     if hp.loss != "l1":
-      scores = state.critic.apply({"params": state.critic_params}, cond, fake)
+      scores = state.critic.apply({"params": state.critic_params}, cond, fake, labels)
     total, metrics = losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss, weights)
     if logits is not None:
       cross_entropy, ce_metrics = losses.ab_cross_entropy(logits, real, weights)
@@ -350,7 +352,8 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
 
 
 def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: StepConfig,
-                axis_name: str | None = None) -> tuple[TrainState, Metrics]:
+                axis_name: str | None = None,
+                labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
   """One critic update on a batch of real images.
 
   Args:
@@ -359,6 +362,8 @@ def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: Ste
     rng: key, split into (generator dropout, the penalty's interpolation weights).
     hp: loss hyperparameters.
     axis_name: the pmap axis to average over, or None under jit.
+    labels: int [B], the images' classes; needed when the critic is told them
+      (model.critic_projection).
 
   Returns:
     (state with new critic params and optimizer state, metrics).
@@ -366,7 +371,7 @@ def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: Ste
   cond, real = color.encode(images, hp.color_space)
   gen_rng, gp_rng = jax.random.split(rng)
   (fake, *_), _ = _generate(state, state.gen_params, cond, gen_rng, axis_name)
-  return _critic_update(state, cond, real, fake, gp_rng, hp, axis_name)
+  return _critic_update(state, cond, real, fake, gp_rng, hp, axis_name, labels)
 
 
 def generator_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: StepConfig,
@@ -381,7 +386,7 @@ def generator_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: 
     hp: loss hyperparameters.
     axis_name: the pmap axis to average over, or None under jit.
     labels: int [B], the images' classes; needed when the generator classifies them
-      (model.num_classes > 0).
+      (model.num_classes > 0) or the critic is told them (model.critic_projection).
 
   Returns:
     (state with new generator params, batch stats, EMA and optimizer state; step + 1, metrics).
@@ -409,12 +414,12 @@ def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp:
     hp: loss hyperparameters.
     axis_name: the pmap axis to average over, or None under jit.
     labels: int [K, B], the images' classes; needed when the generator classifies them
-      (model.num_classes > 0).
+      (model.num_classes > 0) or the critic is told them (model.critic_projection).
 
   Returns:
     (new state, metrics of the generator step and of the last critic step).
   """
-  labels = None if labels is None else labels[-1]
+  earlier_labels, labels = (None, None) if labels is None else (labels[:-1], labels[-1])
   rng = jax.random.fold_in(key, state.step)
   cond, real = color.encode(images[-1], hp.color_space)
   if not hp.critic_steps:
@@ -424,11 +429,14 @@ def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp:
   critic_rngs = jax.random.split(jax.random.fold_in(rng, 0), hp.critic_steps)
   if hp.critic_steps > 1:
     def one_critic_step(state, xs):
-      return critic_step(state, *xs, hp=hp, axis_name=axis_name)
-    state, _ = jax.lax.scan(one_critic_step, state, (images[:-1], critic_rngs[:-1]))
+      batch, rng, batch_labels = xs
+      return critic_step(state, batch, rng, hp=hp, axis_name=axis_name, labels=batch_labels)
+    state, _ = jax.lax.scan(one_critic_step, state,
+                            (images[:-1], critic_rngs[:-1], earlier_labels))
   gen_rng, gp_rng = jax.random.split(critic_rngs[-1])
   forward = _generator_forward(state, cond, gen_rng, axis_name)
-  state, critic_metrics = _critic_update(state, cond, real, forward[0][0], gp_rng, hp, axis_name)
+  state, critic_metrics = _critic_update(state, cond, real, forward[0][0], gp_rng, hp,
+                                         axis_name, labels)
   state, gen_metrics = _generator_update(state, cond, real, forward, hp, axis_name, labels)
   return state, {**critic_metrics, **gen_metrics}
 

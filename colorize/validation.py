@@ -32,7 +32,8 @@ MODEL_AND_DATA = ("model", "optimizer", "seed", "dataset", "data_dir", "train_sp
                   "loss", "n_critic", "ema_decay")
 # Keys that workdirs written before them lack, with the value that rebuilds those runs: a
 # config.json without one reads as that value, and resuming such a workdir is no change.
-ADDED_KEYS = {"model.head": "regression", "model.temperature": 0.38, "model.num_classes": 0}
+ADDED_KEYS = {"model.head": "regression", "model.temperature": 0.38, "model.num_classes": 0,
+              "model.critic_projection": False}
 
 
 def reference() -> ml_collections.ConfigDict:
@@ -166,6 +167,9 @@ def check_model_and_data(c: ml_collections.ConfigDict) -> None:
            "a positive number (the annealed mean's; 1: the plain mean)")
   _require(c.model.num_classes >= 0, "model.num_classes", c.model.num_classes,
            ">= 0 (0: no classifier; else the dataset's number of classes)")
+  _require(not c.model.critic_projection or c.model.num_classes > 0,
+           "model.critic_projection", c.model.critic_projection,
+           "False unless model.num_classes > 0 (the number of classes it is told)")
 
 
 def validate_config(config: ml_collections.ConfigDict, num_devices: int,

@@ -96,6 +96,10 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   c.model.num_classes = 0
   c.model.critic_width = 64
   c.model.critic_layers = 3  # Stride-2 conv layers of the PatchGAN critic.
+  # Condition the critic on the image's class too (Miyato & Koyama 2018's projection: each
+  # score gains <embed(class), pooled features>), so it can tell colours that are wrong for
+  # the class; needs model.num_classes. Labels are read in training only: inference has none.
+  c.model.critic_projection = False
   c.model.conv_impl = "auto"  # "xla" | "matmul" | "auto" (matmul on CPU, xla on GPU/TPU).
   c.compute_dtype = "float32"  # Or "bfloat16": the models' arithmetic (params stay float32).
 

@@ -206,6 +206,26 @@ def test_zero_dropout_needs_no_key():
   np.testing.assert_array_equal(train_out, eval_out)
 
 
+def test_projection_critic_adds_a_per_image_class_term():
+  # The class moves every patch score of an image by the same amount (the inner product of
+  # its embedding with the image's pooled features), and only that image's.
+  critic = models.PatchCritic(width=8, num_layers=2, num_classes=3)
+  labels = jnp.array([0, 1, 2])
+  params = _numpy_variables(_abstract_variables(critic, (1, 16, 16, 1), (1, 16, 16, 2),
+                                                labels_B=jnp.zeros((1,), jnp.int32)))
+  assert params["params"]["Embed_0"]["embedding"].shape == (3, 16)
+  apply = jax.jit(critic.apply)
+  cond, ab = _uniform((3, 16, 16, 1), seed=1), _uniform((3, 16, 16, 2), seed=2)
+  scores = np.asarray(apply(params, cond, ab, labels))
+  relabelled = np.asarray(apply(params, cond, ab, labels.at[1].set(0)))
+  shift = relabelled[1] - scores[1]
+  assert abs(shift.flat[0]) > 1e-3
+  np.testing.assert_allclose(shift, np.full_like(shift, shift.flat[0]), atol=1e-5)
+  np.testing.assert_array_equal(relabelled[[0, 2]], scores[[0, 2]])
+  with pytest.raises(ValueError, match="pass their labels"):
+    critic.apply(params, cond, ab)
+
+
 def test_critic_is_per_sample():
   # WGAN-GP penalises each sample's own input gradient; that is only meaningful if a sample's
   # score does not depend on the other samples of the batch (no batch norm in the critic).

@@ -356,6 +356,22 @@ def test_auxiliary_classifier_is_trained_by_its_weight(class_weight):
     fn(state, images, jax.random.key(0))
 
 
+def test_projection_critic_is_told_each_critic_batchs_labels():
+  # With n_critic 2 each critic step (the scanned one and the last) scores its own batch with
+  # its own labels: labels that differ only in the first batch change the first critic update.
+  config = helpers.config(n_critic=2, model=dict(num_classes=3, critic_projection=True))
+  state, step = _fresh(config)
+  images = _images(2)
+  labels = np.arange(16).reshape(2, 8) % 3
+  new_state, _ = step(state, images, jax.random.key(0), labels=labels)
+  embedding = lambda s: s.critic_params["Embed_0"]["embedding"]
+  assert not np.allclose(embedding(new_state), embedding(state))
+  other, _ = step(state, images, jax.random.key(0), labels=labels.copy() * [[0], [1]])
+  assert not _tree_equal(other.critic_params, new_state.critic_params)
+  with pytest.raises(ValueError, match="pass their labels"):
+    step(state, images, jax.random.key(0))
+
+
 def test_sliced_wasserstein_term_joins_the_generator_loss():
   # With a weight the step logs the distance and adds it, weighted, to the generator's loss;
   # the critic's update is untouched and the generator's differs.

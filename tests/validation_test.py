@@ -134,6 +134,7 @@ def test_non_positive_learning_rate(key, value):
     (dict(swd_weight=1.0, color_space="rgb"), "swd_weight"),  # It compares ab.
     (dict(swd_scope="pixel"), "swd_scope"),
     (dict(model=dict(num_classes=-1)), "model.num_classes"),
+    (dict(model=dict(critic_projection=True)), "model.critic_projection"),  # No classes.
     (dict(ce_weight=0.0, l1_weight=0.0, loss="l1", model=dict(head="classification")),
      "l1_weight"),  # Nothing left to train.
     (dict(model=dict(head="mixture")), "model.head"),
