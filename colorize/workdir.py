@@ -98,6 +98,28 @@ def lock(workdir: epath.Path) -> Iterator[None]:
     os.close(fd)
 
 
+def holder(workdir: str) -> str | None:
+  """Who is training `workdir` now ("host h, process p"), or None when no run holds it.
+
+  Args:
+    workdir: a training workdir on a local filesystem (an object store has no lock: None).
+
+  Returns:
+    The text the holding run wrote into its lock file, or None.
+  """
+  try:
+    fd = os.open(os.path.join(workdir, LOCK_FILE), os.O_RDONLY | os.O_NOFOLLOW)
+  except OSError:  # No lock file (never trained here, or gs://), or a planted link.
+    return None
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # Released by the close below.
+    return None
+  except BlockingIOError:
+    return os.pread(fd, 200, 0).decode(errors="replace").strip() or "starting up"
+  finally:
+    os.close(fd)
+
+
 def run_defining_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
   """The run-defining keys whose values differ, as "key=old -> new" (JSON values).
 

@@ -8,7 +8,8 @@ r"""One results table over seeds: mean ± standard deviation per group of runs.
 Runs whose workdir names differ only in `seed=<n>` form one group (`ema_decay=0.999,seed=0`
 and `ema_decay=0.999,seed=1` are the group `ema_decay=0.999`; a name that is only a seed is
 the group `base`). Each run is scored by `python -m colorize.evaluate` on the split (its
-latest checkpoint; the eval/ files it wrote are reused when present), and each cell is the
+latest checkpoint; the eval/ files it wrote are reused when present; a run still training is
+refused, since its latest checkpoint is not its result), and each cell is the
 mean ± sample standard deviation over the group's seeds. With `--reference`, the columns
 `ΔPSNR` and `ΔΔE00` are paired differences from that group, seed by seed (mean ± std over
 the seeds both groups have), which cancel the part of the noise two runs of one seed share.
@@ -37,6 +38,7 @@ sys.path.insert(0, REPO)
 from colorize import evaluate  # pylint: disable=g-import-not-at-top
 from colorize import inference
 from colorize import plots
+from colorize import workdir as workdir_lib
 from colorize.errors import UserError
 
 # metric key -> (column heading, format); the headline first.
@@ -72,6 +74,9 @@ def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0,
                  if s.isdigit())
   if not steps:
     raise UserError(f"{workdir}: no checkpoint")
+  if (training := workdir_lib.holder(workdir)) is not None:
+    raise UserError(f"{workdir}: still training ({training}), so checkpoint {steps[-1]} may not "
+                    "be its last; score it when the run has ended")
   path = os.path.join(workdir, "eval", str(steps[-1]), sub, "metrics.json")
   if not os.path.exists(path):
     args = ([f"--workdir={workdir}"] + ([f"--split={split}"] if split else [])

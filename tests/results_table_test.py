@@ -1,11 +1,14 @@
 """scripts/results_table.py: groups by seed, mean ± std, paired differences."""
 import json
 import os
+import socket
 import sys
 
+from etils import epath
 from PIL import Image
 import pytest
 
+from colorize import workdir as workdir_lib
 from tests import helpers
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
@@ -77,6 +80,16 @@ def test_temperatures_are_groups_of_their_own_for_classification_runs(tmp_path, 
 def test_unknown_reference_is_one_line(tmp_path, capsys):
   assert results_table.main([_run(tmp_path, "seed=0", 21.0, 10.0), "--reference=x"]) == 2
   assert capsys.readouterr().err.strip() == "error: --reference=x: no such group (base)"
+
+
+def test_a_run_still_training_is_refused_until_it_ends(tmp_path, capsys):
+  run = _run(tmp_path, "seed=0", 21.0, 10.0)
+  with workdir_lib.lock(epath.Path(run)):
+    assert results_table.main([run]) == 2
+  assert capsys.readouterr().err == (
+      f"error: {run}: still training (host {socket.gethostname()}, process {os.getpid()}), "
+      "so checkpoint 10 may not be its last; score it when the run has ended\n")
+  assert results_table.main([run]) == 0  # The lock file stays; its holder is gone.
 
 
 @pytest.mark.parametrize("damage, message", [
