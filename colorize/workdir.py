@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 from typing import Any, Iterator
 
 from absl import logging
@@ -108,10 +109,13 @@ def holder(workdir: str) -> str | None:
     The text the holding run wrote into its lock file, or None.
   """
   try:
-    fd = os.open(os.path.join(workdir, LOCK_FILE), os.O_RDONLY | os.O_NOFOLLOW)
+    # O_NONBLOCK: a FIFO planted as run.lock does not block the open.
+    fd = os.open(os.path.join(workdir, LOCK_FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
   except OSError:  # No lock file (never trained here, or gs://), or a planted link.
     return None
   try:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+      return None  # Not a trainer's lock file.
     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # Released by the close below.
     return None
   except BlockingIOError:

@@ -1,6 +1,8 @@
-"""Small helpers shared by the tests: the tiny test config, and a run's metrics.jsonl."""
+"""Small helpers shared by the tests: the tiny test config, a run's metrics.jsonl, a deadline."""
+import contextlib
 import json
 import pathlib
+import signal
 
 import ml_collections
 
@@ -17,3 +19,21 @@ def config(**overrides) -> ml_collections.ConfigDict:
 def jsonl(workdir: pathlib.Path) -> list[dict]:
   """The records of `workdir`/metrics.jsonl, in order."""
   return [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+class Blocked(BaseException):
+  """Raised by `deadline`; not an OSError, so code that handles failed opens cannot hide it."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int = 60):
+  """Fails a test that blocks (e.g. opening a FIFO) instead of hanging the suite."""
+  def expire(signum, frame):
+    raise Blocked(f"blocked for {seconds} s")
+  previous = signal.signal(signal.SIGALRM, expire)
+  signal.alarm(seconds)
+  try:
+    yield
+  finally:
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

@@ -5,9 +5,7 @@ Only JPEG, PNG, TIFF, BMP and WebP are decoded, whatever a file's name says (EPS
 Ghostscript); FIFOs are skipped, not opened (opening one blocks forever); float and 32-bit
 TIFFs keep their documented range or are refused with the reason.
 """
-import contextlib
 import os
-import signal
 
 import numpy as np
 from PIL import EpsImagePlugin
@@ -29,20 +27,6 @@ def _dataset(folder):
   """The folder dataset's eval images (< 10 files: every file), 8x8."""
   config = helpers.config(dataset=f"folder:{folder}", image_size=8)
   return input_pipeline.eval_images(config, 16)
-
-
-@contextlib.contextmanager
-def _deadline(seconds=60):
-  """Fails a test that blocks (on a FIFO) instead of hanging the suite."""
-  def expire(signum, frame):
-    raise TimeoutError(f"blocked for {seconds} s")
-  previous = signal.signal(signal.SIGALRM, expire)
-  signal.alarm(seconds)
-  try:
-    yield
-  finally:
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
@@ -102,7 +86,7 @@ def with_fifo(tmp_path):
 
 
 def test_fifos_are_skipped_by_every_reader(with_fifo, tmp_path, capsys):
-  with _deadline():
+  with helpers.deadline():
     jobs, failed = cli.collect_jobs([str(with_fifo)], str(tmp_path / "out"), None)
     assert [job.source for job in jobs] == [str(with_fifo / "b.png")] and failed == []
     assert all(np.array_equal(image, _GOOD) for image in _dataset(with_fifo))

@@ -90,6 +90,10 @@ def test_a_run_still_training_is_refused_until_it_ends(tmp_path, capsys):
       f"error: {run}: still training (host {socket.gethostname()}, process {os.getpid()}), "
       "so checkpoint 10 may not be its last; score it when the run has ended\n")
   assert results_table.main([run]) == 0  # The lock file stays; its holder is gone.
+  os.remove(os.path.join(run, "run.lock"))
+  os.mkfifo(os.path.join(run, "run.lock"))  # Planted: opening it for reading would block.
+  with helpers.deadline(30):
+    assert results_table.main([run]) == 0
 
 
 @pytest.mark.parametrize("damage, message", [
