@@ -113,7 +113,7 @@ def _documented_commands() -> dict[str, list[str]]:
 def _help_text(entry: str) -> str:
   argv = ["python", "-m", "colorize.colorize"] if entry == "colorize" else entry.split()
   absl = entry in ("python -m colorize.main", "python scripts/benchmark.py",
-                   "python scripts/sweep.py")
+                   "python scripts/profile_step.py", "python scripts/sweep.py")
   # absl's --help lists only the main module's flags, and --helpfull exits with status 1.
   process = subprocess.run([sys.executable, *argv[1:], "--helpfull" if absl else "--help"],
                            capture_output=True, text=True, cwd=REPO, timeout=300,
