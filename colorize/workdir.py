@@ -88,7 +88,7 @@ def lock(workdir: epath.Path) -> Iterator[None]:
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-      holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "starting up"
+      holder = _lock_text(fd)
       raise UserError(f"workdir {workdir} is in use by another run ({holder}); wait for it "
                       "to end or stop it, or use another --workdir") from None
     # The file stays when the run ends: removing it would let two runs lock two files.
@@ -97,6 +97,11 @@ def lock(workdir: epath.Path) -> Iterator[None]:
     yield
   finally:
     os.close(fd)
+
+
+def _lock_text(fd: int) -> str:
+  """What the holding run wrote into its lock file, on one line (the file may be planted)."""
+  return " ".join(os.pread(fd, 200, 0).decode(errors="replace").split()) or "starting up"
 
 
 def holder(workdir: str) -> str | None:
@@ -119,7 +124,7 @@ def holder(workdir: str) -> str | None:
     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # Released by the close below.
     return None
   except BlockingIOError:
-    return os.pread(fd, 200, 0).decode(errors="replace").strip() or "starting up"
+    return _lock_text(fd)
   finally:
     os.close(fd)
 

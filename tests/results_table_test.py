@@ -89,6 +89,11 @@ def test_a_run_still_training_is_refused_until_it_ends(tmp_path, capsys):
   assert capsys.readouterr().err == (
       f"error: {run}: still training (host {socket.gethostname()}, process {os.getpid()}), "
       "so checkpoint 10 may not be its last; score it when the run has ended\n")
+  with workdir_lib.lock(epath.Path(run)):
+    with open(os.path.join(run, "run.lock"), "w") as f:
+      f.write("host x\nerror: planted\n")  # Whatever is in it, the error stays one line.
+    assert results_table.main([run]) == 2
+  assert "still training (host x error: planted), so" in capsys.readouterr().err
   assert results_table.main([run]) == 0  # The lock file stays; its holder is gone.
   os.remove(os.path.join(run, "run.lock"))
   os.mkfifo(os.path.join(run, "run.lock"))  # Planted: opening it for reading would block.
