@@ -100,7 +100,7 @@ def dot_flops(hlo: str) -> tuple[dict[str, int], dict[str, str]]:
   return flops, sources
 
 
-def op_times(trace_dir: str, names: set[str]) -> tuple[dict[str, float], dict[str, int]]:
+def _op_times(trace_dir: str, names: set[str]) -> tuple[dict[str, float], dict[str, int]]:
   """Summed microseconds and counts of the traced events named after HLO instructions."""
   paths = glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"), recursive=True)
   if not paths:
@@ -140,7 +140,7 @@ def main(argv):
       state, metrics, _ = call(state, xs, key)
     jax.block_until_ready(metrics)
   wall_ms = 1e3 * (time.perf_counter() - start) / (FLAGS.calls * steps)
-  micros, counts = op_times(trace_dir, set(sources))
+  micros, counts = _op_times(trace_dir, set(sources))
   iterations = FLAGS.calls * steps
   total_ms = sum(micros.values()) / 1e3 / iterations
 
