@@ -12,7 +12,10 @@ iteration, its share of all operations' time, the FLOPs of the matrix multiplies
 the layer it comes from (its HLO metadata; `transpose(jvp(...))` is a backward pass;
 convolutions left to XLA, `model.conv_impl=xla`, count no FLOPs here). Then
 the matmuls' totals for the critic and the generator. Operations on threads run side by
-side, so the shares are of the operations' summed time, not of the wall clock.
+side, so the shares are of the operations' summed time, not of the wall clock, and an
+operation's time is not its cost when another runs beside it. Products that XLA:CPU runs
+with Eigen (those its matmul library does not take) run off the traced threads: their events
+are only the dispatch, a fraction of a millisecond, whatever their size.
 
 This is a diagnostic: to compare two versions of the code, time them with
 scripts/compare_revisions.py, which interleaves them on a shared machine.
@@ -76,10 +79,11 @@ def dot_flops(hlo: str) -> tuple[dict[str, int], dict[str, str]]:
   """
   computations = [(name, params, _INSTRUCTION.findall(body))
                   for name, params, body in _COMPUTATION.findall(hlo)]
-  fused = {re.search(r"calls=%([\w.-]+)", rest).group(1)
+  calls = {inst: re.search(r"calls=%([\w.-]+)", rest).group(1)  # fusion -> its computation
            for _, _, instructions in computations
-           for _, _, opcode, _, rest in instructions if opcode == "fusion"}
-  shapes, own, calls, sources = {}, {}, {}, {}
+           for inst, _, opcode, _, rest in instructions if opcode == "fusion"}
+  fused = set(calls.values())
+  shapes, own, sources = {}, {}, {}
   for name, params, instructions in computations:
     shapes.update(re.findall(r"(\S+?): (\w+\[[\d,]*\])", params))
     own[name] = 0  # The computation's dots, for the fusions that call it.
@@ -91,8 +95,6 @@ def dot_flops(hlo: str) -> tuple[dict[str, int], dict[str, str]]:
         k = np.prod([_dims(shapes[lhs])[int(d)] for d in contracting.split(",")])
         own[inst] = 2 * int(np.prod(_dims(shape))) * int(k)
         own[name] += own[inst]
-      if opcode == "fusion":
-        calls[inst] = re.search(r"calls=%([\w.-]+)", rest).group(1)
       if name not in fused and opcode not in _CONTROL:
         source = _SOURCE.search(rest)
         sources[inst] = source.group(1) if source else ""
