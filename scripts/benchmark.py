@@ -63,6 +63,7 @@ from colorize import models
 from colorize import train_calls
 from colorize import train_step
 from colorize.errors import UserError
+import timed_call
 
 TORCH_REFERENCE = os.path.join(os.path.dirname(REPO), "shared", "bench", "torch_reference.py")
 REFERENCE_PARAMS = {"g_params": 16_655_554, "d_params": 663_745}  # Its G and D at 32x32.
@@ -133,12 +134,10 @@ def bench_jax(config, batch: int, dtype: str):
   config.batch_size = batch
   config.compute_dtype = dtype
   hp = train_step.StepConfig.from_config(config)
-  k = input_pipeline.batches_per_step(config)
-  key = jax.random.key(0)
-  state = jax.jit(functools.partial(train_step.create_train_state, config))(key)
+  steps = train_calls.steps_per_call(config)
+  state, xs, key = timed_call.call_inputs(config, batch, steps)
+  images = xs[0]  # One iteration's batches, for the steps alone.
   params = {"g_params": _count(state.gen_params), "d_params": _count(state.critic_params)}
-  s = config.image_size
-  images = jnp.asarray(np.random.default_rng(0).integers(0, 256, (k, batch, s, s, 3), np.uint8))
 
   model_flops = flops.iteration_flops(config)
   critic, critic_compile = _compile(functools.partial(train_step.critic_step, hp=hp),
@@ -148,10 +147,8 @@ def bench_jax(config, batch: int, dtype: str):
   # The iterations the trainer runs: calls of `steps` guarded iterations (the NaN guard of
   # config.on_nonfinite). Compiled twice: cold, then from the persistent compilation cache
   # (what a rerun or resume pays).
-  steps = train_calls.steps_per_call(config)
   call_fn = functools.partial(train_calls.train_call, hp=hp,
                               skip=config.on_nonfinite == "skip")
-  xs = jnp.broadcast_to(images, (steps, *images.shape))
   call, iter_compile = _compile(call_fn, state, xs, key)
   jax.clear_caches()  # Else the in-memory cache answers, as it would not in a new process.
   _, iter_compile_warm = _compile(call_fn, state, xs, key)
@@ -289,9 +286,7 @@ def main(argv):
       raise UserError(f"--dtypes={dtype!r}: expected some of {models.COMPUTE_DTYPES}")
   if FLAGS.compare_torch:
     check_reference_model(config)  # Before the peak's matmuls, which take a while.
-    # The reference's optimizer, so both sides do the same work.
-    config.optimizer.generator_lr = config.optimizer.critic_lr = 1e-4
-    config.optimizer.b1, config.optimizer.b2 = 0.5, 0.9
+    timed_call.use_reference_optimizer(config)  # So both sides do the same work.
   peaks = {d: round(matmul_peak_gflops(d, FLAGS.peak_n), 1)
            for d in dict.fromkeys(["float32", *FLAGS.dtypes])}
   print(json.dumps({"matmul_peak_gflops": peaks, "peak_n": FLAGS.peak_n,

@@ -4,8 +4,8 @@ r"""A/B timing of the training iteration at two git revisions, interleaved pair 
 
 On a machine that others share, load changes from second to second, so two measurements taken
 one after the other compare the load as much as the code. This runs each revision in its own
-process (`git archive` of the revision, configs/cifar10.py with the PyTorch reference's
-optimizer), both compiled and warm, and times them alternately, two compiled calls at a time,
+process (`git archive` of the revision; the revision's `--config_file`, configs/cifar10.py
+unless given, with the PyTorch reference's optimizer), both compiled and warm, and times them alternately, two compiled calls at a time,
 in rounds whose order alternates. A call runs the trainer's default number of iterations
 (`config.steps_per_call`: 5 on CPU for the shipped configs), as training and
 scripts/benchmark.py do: a change can speed up one iteration per call and not a call of five
@@ -26,26 +26,24 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def worker(batch: int, overrides: dict) -> None:
+def worker(config_file: str, batch: int, overrides: dict) -> None:
   """Compiles the trainer's call of the code on sys.path; times 2 calls per line read."""
   import functools  # pylint: disable=g-import-not-at-top
+  import importlib
   import jax
-  import numpy as np
   from colorize import nonfinite
   from colorize import train_calls
   from colorize import train_step
-  from configs import cifar10
-  config = cifar10.get_config()
+  import timed_call  # This tree's, beside this file.
+  path, _, variant = config_file.partition(":")
+  module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+  config = module.get_config(variant)
   config.batch_size = batch
-  config.optimizer.generator_lr = config.optimizer.critic_lr = 1e-4
-  config.optimizer.b1, config.optimizer.b2 = 0.5, 0.9
+  timed_call.use_reference_optimizer(config)
   config.update_from_flattened_dict(overrides)
-  key = jax.random.key(0)
-  state = jax.jit(functools.partial(train_step.create_train_state, config))(key)
   steps = train_calls.steps_per_call(config)
   hp = train_step.StepConfig.from_config(config)
-  images = jax.numpy.asarray(np.random.default_rng(0).integers(
-      0, 256, (steps, 1, batch, config.image_size, config.image_size, 3), np.uint8))
+  state, images, key = timed_call.call_inputs(config, batch, steps)
   if steps == 1:  # One iteration, not wrapped in a scan.
     call = jax.jit(functools.partial(nonfinite.guarded_iteration, hp=hp, skip=False),
                    donate_argnums=train_step.donated_state())
@@ -91,11 +89,13 @@ def main() -> None:
   parser.add_argument("revisions", nargs="*", help='two git revisions ("." = working tree)')
   parser.add_argument("--batch", type=int, default=16)
   parser.add_argument("--rounds", type=int, default=40)
+  parser.add_argument("--config_file", default="configs/cifar10.py",
+                      help="each revision's config, relative to its root, [:variant]")
   parser.add_argument("--config", default="{}", help='JSON overrides, e.g. {"loss": "l1"}')
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
-    return worker(args.batch, json.loads(args.config))
+    return worker(args.config_file, args.batch, json.loads(args.config))
   if len(args.revisions) != 2:
     parser.error("give two revisions, e.g. main HEAD")
 
@@ -106,7 +106,7 @@ def main() -> None:
     # This file's worker, importing the revision's colorize and configs.
     procs.append(subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--worker", f"--batch={args.batch}",
-         f"--config={args.config}"],
+         f"--config_file={args.config_file}", f"--config={args.config}"],
         cwd=tree, env={**os.environ, "PYTHONPATH": tree}, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, text=True))
   for rev, proc in zip(args.revisions, procs):

@@ -21,7 +21,6 @@ This is a diagnostic: to compare two versions of the code, time them with
 scripts/compare_revisions.py, which interleaves them on a shared machine.
 """
 import collections
-import functools
 import glob
 import gzip
 import json
@@ -34,16 +33,15 @@ import time
 from absl import app
 from absl import flags
 import jax
-import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from colorize import input_pipeline  # pylint: disable=g-import-not-at-top
-from colorize import train_calls
+from colorize import train_calls  # pylint: disable=g-import-not-at-top
 from colorize import train_step
+import timed_call
 
 config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=False)
 flags.DEFINE_integer("batch", 64, "Global batch size.")
@@ -121,15 +119,10 @@ def main(argv):
   del argv
   config = FLAGS.config
   config.batch_size = FLAGS.batch
-  config.optimizer.generator_lr = config.optimizer.critic_lr = 1e-4  # As benchmark.py.
-  config.optimizer.b1, config.optimizer.b2 = 0.5, 0.9
+  timed_call.use_reference_optimizer(config)  # As scripts/benchmark.py times it.
   hp = train_step.StepConfig.from_config(config)
   steps = train_calls.steps_per_call(config)
-  key = jax.random.key(0)
-  state = jax.jit(functools.partial(train_step.create_train_state, config))(key)
-  s, k = config.image_size, input_pipeline.batches_per_step(config)
-  xs = jnp.asarray(np.random.default_rng(0).integers(0, 256, (steps, k, FLAGS.batch, s, s, 3),
-                                                     np.uint8))
+  state, xs, key = timed_call.call_inputs(config, FLAGS.batch, steps)
   call = train_calls.jit_train_call(hp, config.on_nonfinite)
   flops, sources = dot_flops(call.lower(state, xs, key).compile().as_text())
   for _ in range(2):
