@@ -99,22 +99,42 @@ def main() -> None:
   if len(args.revisions) != 2:
     parser.error("give two revisions, e.g. main HEAD")
 
-  tmp = tempfile.mkdtemp(prefix="compare_revisions_")
-  procs = []
-  for i, rev in enumerate(args.revisions):
-    tree = _export(rev, os.path.join(tmp, str(i)))
-    # This file's worker, importing the revision's colorize and configs.
-    procs.append(subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--worker", f"--batch={args.batch}",
-         f"--config_file={args.config_file}", f"--config={args.config}"],
-        cwd=tree, env={**os.environ, "PYTHONPATH": tree}, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, text=True))
-  for rev, proc in zip(args.revisions, procs):
-    if proc.stdout.readline().strip() != "READY":
-      raise SystemExit(f"error: the worker for {rev} failed to start")
+  for rev in args.revisions:
+    if rev != "." and subprocess.run(["git", "rev-parse", "--verify", "--quiet", rev + "^{commit}"],
+                                     cwd=REPO, capture_output=True).returncode:
+      raise SystemExit(f"error: {rev!r} is not a commit of this repository (git rev-parse)")
+  config_path = os.path.normpath(args.config_file.partition(":")[0])
+  if os.path.isabs(config_path) or config_path.startswith(".."):
+    raise SystemExit(f"error: --config_file={args.config_file}: give a path inside the "
+                     "repository, which each revision's copy has (e.g. configs/cifar10.py)")
+  with tempfile.TemporaryDirectory(prefix="compare_revisions_") as tmp:
+    procs = []
+    try:
+      for i, rev in enumerate(args.revisions):
+        tree = _export(rev, os.path.join(tmp, str(i)))
+        if not os.path.isfile(os.path.join(tree, config_path)):
+          raise SystemExit(f"error: --config_file={args.config_file}: {rev} has no "
+                           f"{config_path}")
+        # This file's worker, importing the revision's colorize and configs.
+        procs.append(subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", f"--batch={args.batch}",
+             f"--config_file={args.config_file}", f"--config={args.config}"],
+            cwd=tree, env={**os.environ, "PYTHONPATH": tree}, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True))
+      _compare(args.revisions, procs, args.rounds)
+    finally:
+      for proc in procs:  # Ends at once a worker still compiling when the other failed.
+        proc.kill()
+        proc.wait()
 
+
+def _compare(revisions: list[str], procs: list[subprocess.Popen], rounds: int) -> None:
+  """Times the two started workers in alternating rounds; prints each round and the verdict."""
+  for rev, proc in zip(revisions, procs):
+    if proc.stdout.readline().strip() != "READY":
+      raise SystemExit(f"error: the worker for {rev} failed to start (its error is above)")
   ratios = {"wall": [], "cpu": []}
-  for r in range(args.rounds):
+  for r in range(rounds):
     medians = [None, None]
     for i in ((0, 1) if r % 2 == 0 else (1, 0)):
       procs[i].stdin.write("\n")
@@ -123,13 +143,10 @@ def main() -> None:
       medians[i] = [statistics.median(t[k] for t in times) for k in (0, 1)]
     for k, name in enumerate(("wall", "cpu")):
       ratios[name].append(medians[0][k] / medians[1][k])
-    print(f"round {r:3d}  load {os.getloadavg()[0]:5.1f}  {args.revisions[0]} "
-          f"{1e3 * medians[0][0]:8.1f} ms  {args.revisions[1]} {1e3 * medians[1][0]:8.1f} ms  "
+    print(f"round {r:3d}  load {os.getloadavg()[0]:5.1f}  {revisions[0]} "
+          f"{1e3 * medians[0][0]:8.1f} ms  {revisions[1]} {1e3 * medians[1][0]:8.1f} ms  "
           f"ratio {ratios['wall'][-1]:.3f} (cpu {ratios['cpu'][-1]:.3f})", flush=True)
-  for proc in procs:
-    proc.stdin.close()
-    proc.wait()
-  a, b = args.revisions
+  a, b = revisions
   for name, values in ratios.items():
     faster = sum(v > 1 for v in values)
     print(f"{name:4}: time({a}) / time({b}) median {statistics.median(values):.3f} over "
