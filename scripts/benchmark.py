@@ -71,15 +71,20 @@ REFERENCE_PARAMS = {"g_params": 16_655_554, "d_params": 663_745}  # Its G and D 
 config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=False)
 flags.DEFINE_list("batch", ["16", "64"], "Global batch sizes to measure.")
 flags.DEFINE_list("dtypes", list(models.COMPUTE_DTYPES), "Compute dtypes to measure.")
-flags.DEFINE_float("min_time", 6.0, "Seconds of each step's timing; a round is a third.")
-flags.DEFINE_integer("rounds", 3, "Timed rounds of the iteration (each followed by torch's).")
+flags.DEFINE_float("min_time", 6.0, "Seconds of each step's timing; a round is a third.",
+                   lower_bound=0)
+flags.DEFINE_integer("rounds", 3, "Timed rounds of the iteration (each followed by torch's).",
+                     lower_bound=1)
 flags.DEFINE_bool("compare_torch", False, "Also run the PyTorch reference, interleaved.")
 flags.DEFINE_alias("compare-torch", "compare_torch")
 flags.DEFINE_bool("pipeline", True, "Also time the iteration fed by the real input pipeline.")
-flags.DEFINE_integer("peak_n", 4096, "Size of the square matmuls that measure the peak.")
+flags.DEFINE_integer("peak_n", 4096, "Size of the square matmuls that measure the peak.",
+                     lower_bound=1)
 flags.DEFINE_float("peak_tflops", 0.0, "The device's nominal peak TFLOP/s for the dtype in use "
                    "(e.g. an H100 SXM's dense bf16 989); > 0 adds `nominal_flop_utilisation`.")
 flags.mark_flag_as_required("config")
+flags.register_validator("batch", lambda sizes: all(b.isdigit() and int(b) > 0 for b in sizes),
+                         "give positive batch sizes, e.g. --batch=16,64")
 FLAGS = flags.FLAGS
 
 

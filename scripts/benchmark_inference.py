@@ -32,19 +32,38 @@ from skimage import data as skimage_data
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from colorize import cli  # pylint: disable=g-import-not-at-top
+from colorize import errors  # pylint: disable=g-import-not-at-top
 from colorize import image_files  # pylint: disable=g-import-not-at-top
 from colorize import inference  # pylint: disable=g-import-not-at-top
 
 TARGET_MS = 500  # One 1024x768 photo, decode to encode, on the 2-core CPU.
 
 
+def _positive(text: str) -> int:
+  if not text.isdigit() or int(text) < 1:
+    raise argparse.ArgumentTypeError(f"{text!r}: give a positive integer")
+  return int(text)
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+  """"1024x768,32x32" -> [(1024, 768), (32, 32)]."""
+  try:
+    sizes = [tuple(map(int, size.lower().split("x"))) for size in text.split(",")]
+  except ValueError:
+    sizes = []
+  if not sizes or any(len(s) != 2 or min(s) < 1 for s in sizes):
+    raise argparse.ArgumentTypeError(f"{text!r}: give WIDTHxHEIGHT sizes, e.g. 32x32,1024x768")
+  return sizes
+
+
 def _parse_args() -> argparse.Namespace:
-  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p = errors.OneLineParser(description=__doc__.split("\n")[0])
   p.add_argument("--workdir", required=True, help="Training workdir to restore.")
-  p.add_argument("--sizes", default="32x32,1024x768", help="Comma-separated WIDTHxHEIGHT.")
-  p.add_argument("--batch", type=int, default=inference.DEFAULT_BATCH_SIZE,
+  p.add_argument("--sizes", type=_sizes, default="32x32,1024x768",
+                 help="Comma-separated WIDTHxHEIGHT.")
+  p.add_argument("--batch", type=_positive, default=inference.DEFAULT_BATCH_SIZE,
                  help="Images per model call.")
-  p.add_argument("--images", type=int, default=64, help="Files per timed pass.")
+  p.add_argument("--images", type=_positive, default=64, help="Files per timed pass.")
   p.add_argument("--format", default="png", choices=sorted(cli.FORMATS),
                  help="Format of the input and output files.")
   p.add_argument("--min_seconds", type=float, default=3.0,
@@ -81,8 +100,11 @@ def _measure(name: str, size: str, images: int, fn, args, common) -> dict:
 
 def main() -> None:
   args = _parse_args()
-  colorizer = inference.Colorizer.from_workdir(args.workdir, batch_size=args.batch,
-                                               native=args.native)
+  try:
+    colorizer = inference.Colorizer.from_workdir(args.workdir, batch_size=args.batch,
+                                                 native=args.native)
+  except errors.UserError as e:
+    raise SystemExit(f"error: {e}") from None
   s = colorizer.generator.image_size
   common = {"batch": args.batch, "format": args.format, "native": args.native,
             "step": colorizer.generator.step, "image_size": s,
@@ -92,8 +114,8 @@ def main() -> None:
   model_batch = np.repeat(np.repeat(_photo(s, s)[None, ..., None], 3, -1), args.batch, 0)
   rows.append(_measure("model", f"{s}x{s}", args.batch,
                        lambda: colorizer.predict_ab(model_batch), args, common))
-  for size in args.sizes.split(","):
-    width, height = map(int, size.lower().split("x"))
+  for width, height in args.sizes:
+    size = f"{width}x{height}"
     photo = _photo(width, height)
     with tempfile.TemporaryDirectory() as tmp:
       extension = cli.FORMATS[args.format]

@@ -5,14 +5,15 @@ r"""A/B timing of the training iteration at two git revisions, interleaved pair 
 On a machine that others share, load changes from second to second, so two measurements taken
 one after the other compare the load as much as the code. This runs each revision in its own
 process (`git archive` of the revision; the revision's `--config_file`, configs/cifar10.py
-unless given, with the PyTorch reference's optimizer), both compiled and warm, and times them alternately, two compiled calls at a time,
-in rounds whose order alternates. A call runs the trainer's default number of iterations
-(`config.steps_per_call`: 5 on CPU for the shipped configs), as training and
-scripts/benchmark.py do: a change can speed up one iteration per call and not a call of five
-(XLA fuses the loop's body differently). `--config='{"steps_per_call": 1}'` times single
-iterations. Each round gives a ratio of the two revisions' times per iteration (wall clock,
-and process CPU time, which counts less of other processes' interference); the verdict is the
-median ratio over rounds and how many rounds favour each side.
+unless given, with the PyTorch reference's optimizer), both compiled and warm, and times them
+alternately, two compiled calls at a time, in rounds whose order alternates. A call runs the
+trainer's default number of iterations (`config.steps_per_call`: 5 on CPU for the shipped
+configs), as training and scripts/benchmark.py do: a change can speed up one iteration per call
+and not a call of five (XLA fuses the loop's body differently).
+`--config='{"steps_per_call": 1}'` times single iterations. Each round gives a ratio of the two
+revisions' times per iteration (wall clock, and process CPU time, which counts less of other
+processes' interference); the verdict is the median ratio over rounds and how many rounds
+favour each side.
 """
 import argparse
 import json
@@ -98,6 +99,8 @@ def main() -> None:
     return worker(args.config_file, args.batch, json.loads(args.config))
   if len(args.revisions) != 2:
     parser.error("give two revisions, e.g. main HEAD")
+  if min(args.batch, args.rounds) < 1:
+    parser.error(f"--batch={args.batch} --rounds={args.rounds}: give positive integers")
 
   for rev in args.revisions:
     if rev != "." and subprocess.run(["git", "rev-parse", "--verify", "--quiet", rev + "^{commit}"],

@@ -44,8 +44,9 @@ from colorize import train_step
 import timed_call
 
 config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=False)
-flags.DEFINE_integer("batch", 64, "Global batch size.")
-flags.DEFINE_integer("calls", 2, "Traced calls of steps_per_call iterations each.")
+flags.DEFINE_integer("batch", 64, "Global batch size.", lower_bound=1)
+flags.DEFINE_integer("calls", 2, "Traced calls of steps_per_call iterations each.",
+                     lower_bound=1)
 flags.DEFINE_integer("top", 30, "Operations to list, the slowest first.")
 flags.mark_flag_as_required("config")
 FLAGS = flags.FLAGS

@@ -64,3 +64,17 @@ def test_compare_torch_refuses_a_model_other_than_the_reference():
   error = proc.stderr.strip().splitlines()[-1]
   assert error.startswith("error: --compare_torch needs the reference's model"), error
   assert "16655554" in error and "configs/cifar10.py" in error
+
+
+@pytest.mark.parametrize("script, flag, error", [
+    ("benchmark.py", "--batch=16,0", "give positive batch sizes"),
+    ("benchmark.py", "--rounds=0", "--rounds=0: 0 is not"),
+    ("profile_step.py", "--batch=0", "--batch=0: 0 is not a positive integer"),
+])
+def test_a_batch_or_count_below_one_is_a_flag_error_not_a_traceback(script, flag, error):
+  proc = subprocess.run(
+      [sys.executable, f"scripts/{script}", "--config=configs/test.py", flag],
+      cwd=process_helpers.REPO, env=process_helpers.cpu_env(1), capture_output=True,
+      text=True, timeout=process_helpers.TIMEOUT)
+  assert proc.returncode != 0 and error in proc.stderr, proc.stderr
+  assert "Traceback" not in proc.stderr
