@@ -22,6 +22,7 @@ minutes, most of it compiling. `--tiny` runs the tiny test model on generated da
 steps: a smoke test of the command itself, on CPU.
 """
 import functools
+import glob
 import json
 import os
 import re
@@ -240,8 +241,12 @@ def main(argv=None) -> dict:
   else:
     config, batch, large = cifar10.get_config("seed"), 16, args.large_batch
     ks = [int(k) for k in args.steps_per_call.split(",")]
-    if not os.path.isdir(args.data_dir):
-      raise SystemExit(f"error: no prepared tfds directory at --data_dir={args.data_dir}")
+    # Before the benchmarks' minutes: the run at the end needs CIFAR-10 prepared there.
+    if not glob.glob(os.path.join(glob.escape(args.data_dir), "cifar10", "*",
+                                  "dataset_info.json")):
+      raise SystemExit(f"error: --data_dir={args.data_dir} holds no prepared cifar10 (no "
+                       "cifar10/<version>/dataset_info.json): give the tfds directory where it "
+                       "was prepared")
   dtypes = ["float32"] + (["bfloat16"] if "compute_dtype" in config else [])
   benchmarks = [measure(config, batch, k, "float32", args) for k in ks]
   best = min(benchmarks, key=lambda r: r["iter_ms"])["steps_per_call"]

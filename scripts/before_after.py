@@ -17,10 +17,11 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 from skimage import data as skimage_data
-import tensorflow_datasets as tfds
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from colorize import inference  # pylint: disable=g-import-not-at-top
+from colorize import input_pipeline  # pylint: disable=g-import-not-at-top
+from colorize.errors import UserError  # pylint: disable=g-import-not-at-top
 
 _GAP = 6
 _HEADER = 22
@@ -35,7 +36,11 @@ def _parse_args() -> argparse.Namespace:
   p.add_argument("--first_cifar", type=int, default=9, help="First CIFAR-10 test index.")
   p.add_argument("--num_cifar", type=int, default=4)
   p.add_argument("--zoom", type=int, default=8, help="Display scale of the CIFAR images.")
-  return p.parse_args()
+  args = p.parse_args()
+  if min(args.first_cifar, args.num_cifar) < 0 or args.zoom < 1:
+    p.error(f"--first_cifar={args.first_cifar} --num_cifar={args.num_cifar} "
+            f"--zoom={args.zoom}: give counts >= 0 and a zoom >= 1")
+  return args
 
 
 def _row(colorizer: inference.Colorizer, original: np.ndarray, zoom: int) -> list[Image.Image]:
@@ -46,12 +51,25 @@ def _row(colorizer: inference.Colorizer, original: np.ndarray, zoom: int) -> lis
                                     Image.Resampling.NEAREST) for p in panels]
 
 
+def _cifar_test_images(workdir: str, data_dir: str, first: int, num: int) -> np.ndarray:
+  """CIFAR-10 test images first..first + num - 1, read as the evaluation reads them.
+
+  (Through the input pipeline's checks: an unprepared data_dir is an error, not a download.)
+  """
+  config = inference.read_config(workdir)
+  config.dataset, config.data_dir, config.eval_split = "cifar10", data_dir, "test"
+  config.image_size = 32  # CIFAR-10's own size, whatever size the run trained at.
+  return input_pipeline.eval_images(config, first + num)[first:]
+
+
 def main() -> None:
   args = _parse_args()
-  colorizer = inference.Colorizer.from_workdir(args.workdir)
-  source = tfds.data_source("cifar10", split="test", data_dir=args.data_dir)
-  rows = [_row(colorizer, source[i]["image"], args.zoom)
-          for i in range(args.first_cifar, args.first_cifar + args.num_cifar)]
+  try:
+    colorizer = inference.Colorizer.from_workdir(args.workdir)
+    images = _cifar_test_images(args.workdir, args.data_dir, args.first_cifar, args.num_cifar)
+  except UserError as e:
+    raise SystemExit(f"error: {e}") from None
+  rows = [_row(colorizer, image, args.zoom) for image in images]
   rows.append(_row(colorizer, skimage_data.chelsea(), 1))
 
   # Three columns of equal width (the widest panel's); each panel is centred in its cell.

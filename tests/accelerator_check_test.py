@@ -35,3 +35,15 @@ def test_tiny_check_writes_the_summary_and_the_table(tmp_path):
   assert run["seed_recipe_projected_min"] > 0 and run["eval_psnr"] > 0
   table = out.with_suffix(".txt").read_text()
   assert "seed recipe (312,500 iterations) projected" in table and table in proc.stdout
+
+
+def test_a_data_dir_without_cifar10_is_refused_before_any_benchmark(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "scripts/accelerator_check.py", f"--data_dir={tmp_path}",
+       f"--out={tmp_path / 'check'}"],
+      cwd=process_helpers.REPO, env=process_helpers.cpu_env(1), capture_output=True, text=True,
+      timeout=process_helpers.TIMEOUT)
+  assert proc.returncode == 1 and proc.stdout == "", proc.stdout
+  assert proc.stderr.strip() == (f"error: --data_dir={tmp_path} holds no prepared cifar10 (no "
+                                 "cifar10/<version>/dataset_info.json): give the tfds directory "
+                                 "where it was prepared")

@@ -1,12 +1,21 @@
-"""Small helpers shared by the tests: the tiny test config, a run's metrics.jsonl, a deadline."""
+"""Small helpers shared by the tests: the tiny test config, a run's metrics.jsonl, a deadline,
+the offline CIFAR-10 subset."""
 import contextlib
 import json
 import pathlib
 import signal
 
 import ml_collections
+import pytest
 
 from configs import test as test_config
+
+# The offline 10% of CIFAR-10 that tfds prepared, beside the repository on the development
+# machine and in CI; tests that read it are skipped where it is absent.
+CIFAR_SUBSET = (pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10_subset"
+                / "tfds")
+needs_cifar_subset = pytest.mark.skipif(not CIFAR_SUBSET.is_dir(),
+                                        reason=f"no offline CIFAR-10 subset at {CIFAR_SUBSET}")
 
 
 def config(**overrides) -> ml_collections.ConfigDict:

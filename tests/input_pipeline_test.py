@@ -1,5 +1,4 @@
 """Tests for colorize.input_pipeline: shapes, determinism, resume, sharding, the three sources."""
-import os
 
 import numpy as np
 from PIL import Image
@@ -11,10 +10,7 @@ from colorize.errors import UserError
 from configs import cifar10
 from tests import helpers
 
-CIFAR_SUBSET = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                            "cifar10_subset", "tfds")
-needs_cifar_subset = pytest.mark.skipif(not os.path.isdir(CIFAR_SUBSET),
-                                        reason=f"offline CIFAR-10 subset not at {CIFAR_SUBSET}")
+CIFAR_SUBSET = str(helpers.CIFAR_SUBSET)
 
 
 def _batches(config, start_step=0, num_steps=4, **kwargs):
@@ -222,7 +218,7 @@ def test_random_jitter_crops_from_a_larger_resize():
   assert len(set(offsets)) > 5
 
 
-@needs_cifar_subset
+@helpers.needs_cifar_subset
 def test_tfds_cifar_subset():
   config = helpers.config(dataset="cifar10", data_dir=CIFAR_SUBSET, image_size=32, batch_size=16,
                           train_split="train", eval_split="test")
@@ -236,7 +232,7 @@ def test_tfds_cifar_subset():
   assert input_pipeline.eval_images(config, 3).shape == (3, 24, 24, 3)
 
 
-@needs_cifar_subset
+@helpers.needs_cifar_subset
 def test_cifar_default_splits_hold_out_a_validation_tenth():
   config = cifar10.get_config()
   config.data_dir = CIFAR_SUBSET
@@ -317,7 +313,7 @@ def test_labels_refused_where_the_dataset_has_none_or_other_classes(tmp_path):
     input_pipeline.label_array(config)
 
 
-@needs_cifar_subset
+@helpers.needs_cifar_subset
 def test_cifar_labels_are_the_tfds_labels():
   config = cifar10.get_config()
   config.data_dir, config.model.num_classes = CIFAR_SUBSET, 10

@@ -39,5 +39,6 @@ def test_the_command_lists_operations_and_each_models_matmuls():
   assert len(top) == 5
   times = [float(line.split()[0]) for line in top]
   assert times == sorted(times, reverse=True) and times[-1] > 0
-  models = {line.split()[-1]: float(line.split()[2]) for line in lines[lines.index("matmuls:") + 1:]}
+  models = {line.split()[-1]: float(line.split()[2])
+            for line in lines[lines.index("matmuls:") + 1:]}
   assert set(models) == {"PatchCritic", "UNetGenerator"} and all(models.values()), models

@@ -14,10 +14,10 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from tests import helpers
 from tests import process_helpers
 
 REPO = process_helpers.REPO
-CIFAR_SUBSET = REPO.parent / "shared" / "data" / "cifar10_subset" / "tfds"
 
 _HIDE_TENSORFLOW = '''
 import sys
@@ -81,11 +81,11 @@ def test_train_evaluate_and_colorize_without_tensorflow(tmp_path, env):
   assert len(list((tmp_path / "out").iterdir())) == 1
 
 
-@pytest.mark.skipif(not CIFAR_SUBSET.exists(), reason=f"no CIFAR-10 subset at {CIFAR_SUBSET}")
+@helpers.needs_cifar_subset
 def test_prepared_tfds_dataset_trains_without_tensorflow(tmp_path, env):
   # tfds.data_source reads the prepared array_record files without TensorFlow.
   _run(["-m", "colorize.main", "--config=configs/test.py", f"--workdir={tmp_path / 'run'}",
-        "--config.dataset=cifar10", f"--config.data_dir={CIFAR_SUBSET}",
+        "--config.dataset=cifar10", f"--config.data_dir={helpers.CIFAR_SUBSET}",
         "--config.train_split=train[:90%]", "--config.eval_split=train[90%:]",
         "--config.image_size=32", "--config.num_train_steps=2",
         "--config.data_on_device=True"], env)

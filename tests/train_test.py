@@ -15,7 +15,6 @@ from colorize.errors import UserError
 from tests import helpers
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-CIFAR_SUBSET = REPO.parent / "shared" / "data" / "cifar10_subset" / "tfds"
 
 
 def _params_equal(a, b):
@@ -127,9 +126,9 @@ def test_cli_unknown_key_is_refused(tmp_path):
   assert result.returncode != 0 and "lamda_gp" in result.stderr
 
 
-@pytest.mark.skipif(not CIFAR_SUBSET.exists(), reason=f"no CIFAR-10 subset at {CIFAR_SUBSET}")
+@helpers.needs_cifar_subset
 def test_trains_on_real_cifar10_through_tfds(tmp_path):
-  config = helpers.config(dataset="cifar10", data_dir=str(CIFAR_SUBSET), image_size=32,
+  config = helpers.config(dataset="cifar10", data_dir=str(helpers.CIFAR_SUBSET), image_size=32,
                           num_train_steps=2, train_split="train[:90%]", eval_split="train[90%:]")
   train.train_and_evaluate(config, str(tmp_path))
   eval_row = [r for r in helpers.jsonl(tmp_path) if "eval_psnr" in r][-1]
