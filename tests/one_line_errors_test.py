@@ -32,7 +32,7 @@ from tests import helpers
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "configs" / "test.py")
-TFDS = REPO.parent / "shared" / "data" / "cifar10_subset" / "tfds" / "cifar10" / "3.0.2"
+TFDS = helpers.CIFAR_SUBSET / "cifar10" / "3.0.2"
 _LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d|^WARNING: All log messages before absl")
 _PARALLEL = 3  # Commands at once: each imports JAX (and TF for the trainer) on its own.
 _TIMEOUT = 240  # Seconds per command; generous, the machine is shared.
