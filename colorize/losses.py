@@ -17,7 +17,7 @@ Losses ("loss" in the config):
   l1       no adversarial term: the generator is trained on L1 alone, no critic.
 
 With the classification head (`model.head`), the generator's loss also has `ab_cross_entropy`;
-with `swd_weight`, `sliced_wasserstein`.
+with `swd_weight`, `sliced_wasserstein`; with `feature_matching_weight`, `feature_matching`.
 """
 from typing import Callable
 
@@ -158,6 +158,32 @@ def sliced_wasserstein(fake: jax.Array, real: jax.Array, num_directions: int = 8
   def sorted_projections(ab):
     return jnp.sort(ab.reshape(ab.shape[0], -1, 2) @ directions, axis=1)
   return jnp.mean(jnp.abs(sorted_projections(fake) - sorted_projections(real)))
+
+
+def feature_matching(fake_features, real_features) -> jax.Array:
+  """The critic's hidden features of generated and of real pairs, matched image by image.
+
+  pix2pixHD's feature-matching loss (Wang et al. 2018, after Salimans et al. 2016): the mean
+  absolute difference between the critic's activations on (condition, generated colour) and
+  on (condition, true colour), per layer, averaged over the layers. A paired loss like the
+  L1, but measured where the critic looks: colour regions and edges rather than each pixel's
+  value. The real features are constants: only the generator learns from it.
+
+  Args:
+    fake_features: the critic's hidden activations on the generated pairs, a sequence of
+      [B, ...] arrays (`models.PatchCritic`'s sown "features").
+    real_features: the same on the true pairs, the same shapes.
+
+  Returns:
+    The mean over layers of each layer's mean absolute difference.
+  """
+  if len(fake_features) != len(real_features) or not fake_features:
+    raise ValueError(f"feature_matching needs one real array per fake one, got "
+                     f"{len(fake_features)} and {len(real_features)}")
+  distances = [jnp.mean(jnp.abs(fake.astype(jnp.float32)
+                                - jax.lax.stop_gradient(real).astype(jnp.float32)))
+               for fake, real in zip(fake_features, real_features)]
+  return jnp.mean(jnp.stack(distances))
 
 
 def ab_cross_entropy(logits: jax.Array, target_ab: jax.Array,

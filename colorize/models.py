@@ -159,6 +159,9 @@ class PatchCritic(nn.Module):
   No batch norm: the WGAN-GP penalty constrains each sample's gradient, and batch norm would
   couple the samples of a batch; layer norm (per sample) keeps them independent.
 
+  Each hidden layer's activations are sown as ("intermediates", "features"), a tuple in layer
+  order, for the generator's feature-matching term.
+
   Attributes:
     width: channels of the first layer; doubles per stride-2 layer.
     num_layers: stride-2 conv layers before the 1-channel 4x4 stride-1 output conv.
@@ -191,6 +194,9 @@ class PatchCritic(nn.Module):
       if i > 0:
         x = nn.GroupNorm(num_groups=1, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
+      # For feature matching (losses.feature_matching); a no-op unless "intermediates" is
+      # mutable in the call.
+      self.sow("intermediates", "features", x)
     scores = conv.Conv4x4(1, strides=1, impl=self.conv_impl,
                           init_std=self.init_std, dtype=self.dtype)(x).astype(jnp.float32)
     if not self.num_classes:

@@ -51,6 +51,8 @@ class StepConfig:
   `class_weight` that of the auxiliary classification of the image's label (model.num_classes);
   `swd_weight` that of the sliced Wasserstein distance between the generated and true colours
   (`losses.sliced_wasserstein`) of each image or, with `swd_scope="batch"`, of the batch;
+  `feature_matching_weight` that of the distance between the critic's hidden features of the
+  generated and the true pairs (`losses.feature_matching`);
   `decay_start` and `num_steps` set the learning-rate schedule (`lr_factor`);
   `l1_class_weights`, the [BINS, BINS] table of `rebalance.class_weights` as nested tuples (or
   None), weighs the L1 term by each pixel's true colour.
@@ -62,6 +64,7 @@ class StepConfig:
   class_weight: float = 0.0
   swd_weight: float = 0.0
   swd_scope: str = "image"
+  feature_matching_weight: float = 0.0
   n_critic: int = 1
   color_space: str = "lab"
   ema_decay: float = 0.0
@@ -316,10 +319,22 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
 
   def loss_fn(outputs):
     fake, logits, class_logits = outputs
-    scores = None
-    if hp.loss != "l1":
+    scores = features = None
+    if hp.loss != "l1" and hp.feature_matching_weight:
+      # The true pairs' features too, in one forward: the critic has no cross-sample layers.
+      both_labels = None if labels is None else jnp.concatenate([labels, labels])
+      both, sown = state.critic.apply(
+          {"params": state.critic_params}, jnp.concatenate([cond, cond]),
+          jnp.concatenate([real, fake]), both_labels, mutable=["intermediates"])
+      scores = jnp.split(both, 2)[1]
+      features = [jnp.split(f, 2) for f in sown["intermediates"]["features"]]
+    elif hp.loss != "l1":
       scores = state.critic.apply({"params": state.critic_params}, cond, fake, labels)
     total, metrics = losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss, weights)
+    if features is not None:
+      matching = losses.feature_matching([f for _, f in features], [r for r, _ in features])
+      total = total + hp.feature_matching_weight * matching
+      metrics.update(feature_matching=matching, generator_loss=total)
     if logits is not None:
       cross_entropy, ce_metrics = losses.ab_cross_entropy(logits, real, weights)
       total = total + hp.ce_weight * cross_entropy

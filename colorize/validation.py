@@ -204,7 +204,7 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
                                            else c.lambda_gp >= 0),
            "lambda_gp", c.lambda_gp,
            "a positive number for loss='wgan_gp' (else >= 0; the penalty is unused)")
-  for key in ("l1_weight", "ce_weight", "class_weight", "swd_weight"):
+  for key in ("l1_weight", "ce_weight", "class_weight", "swd_weight", "feature_matching_weight"):
     _require(math.isfinite(c[key]) and c[key] >= 0, key, c[key], ">= 0 (0: no such term)")
   _require(c.class_weight == 0 or c.model.num_classes > 0, "class_weight", c.class_weight,
            "0 unless model.num_classes > 0 (the classifier it trains)")
@@ -215,6 +215,8 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
            "a classification head trains the generator")
   _require(c.swd_weight == 0 or c.color_space == "lab", "swd_weight", c.swd_weight,
            "0 unless color_space='lab' (it compares ab colours)")
+  _require(c.feature_matching_weight == 0 or c.loss != "l1", "feature_matching_weight",
+           c.feature_matching_weight, "0 for loss='l1' (it matches the critic's features)")
   _require(c.swd_scope in ("image", "batch"), "swd_scope", c.swd_scope, "'image' or 'batch'")
   _require(0 <= c.l1_rebalance < 1 and (c.l1_rebalance == 0 or c.color_space == "lab"),
            "l1_rebalance", c.l1_rebalance,

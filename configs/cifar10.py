@@ -69,6 +69,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # Of each image ("image"), or of the global batch's pixels as one set ("batch").
   c.swd_weight = 0.0
   c.swd_scope = "image"
+  # Weight of pix2pixHD's feature matching (losses.feature_matching: the critic's hidden
+  # features of the generated and the true pairs, matched per image); needs a critic. 0: none.
+  c.feature_matching_weight = 0.0
   c.n_critic = 1  # Critic updates per generator update, each on its own batch.
   # > 0 keeps an EMA of the generator params, used for samples, eval and inference. Chosen on
   # the validation split: it removes most of the checkpoint-to-checkpoint noise of a GAN.

@@ -298,3 +298,25 @@ def test_sliced_wasserstein_pulls_a_gray_prediction_apart_by_rank_not_by_place()
 def test_sliced_wasserstein_refuses_other_channels():
   with pytest.raises(ValueError, match=r"ab colours \[..., 2\]"):
     losses.sliced_wasserstein(jnp.zeros((1, 2, 2, 3)), jnp.zeros((1, 2, 2, 3)))
+
+
+def test_feature_matching_averages_each_layers_mean_absolute_difference():
+  # Layers of different sizes weigh the same: the mean of the per-layer means.
+  fake = [jnp.zeros((2, 4, 4, 3)), jnp.full((2, 2, 2, 5), 1.0)]
+  real = [jnp.full((2, 4, 4, 3), -2.0), jnp.full((2, 2, 2, 5), 1.5)]
+  np.testing.assert_allclose(float(losses.feature_matching(fake, real)), (2.0 + 0.5) / 2)
+  assert float(losses.feature_matching(real, real)) == 0.0
+
+
+def test_feature_matching_trains_the_fake_side_only():
+  fake, real = [_images((2, 3, 3, 4), 20)], [_images((2, 3, 3, 4), 21)]
+  grad_fake, grad_real = jax.grad(losses.feature_matching, argnums=(0, 1))(fake, real)
+  assert np.all(np.asarray(grad_real[0]) == 0.0)
+  # d/dfake mean|fake - real| = sign(fake - real) / n.
+  np.testing.assert_allclose(np.asarray(grad_fake[0]),
+                             np.sign(np.asarray(fake[0] - real[0])) / fake[0].size)
+
+
+def test_feature_matching_refuses_unpaired_layers():
+  with pytest.raises(ValueError, match="one real array per fake one"):
+    losses.feature_matching([jnp.zeros(2)], [])

@@ -391,6 +391,44 @@ def test_sliced_wasserstein_term_joins_the_generator_loss():
   assert not _tree_equal(states[0.0].gen_params, states[50.0].gen_params)
 
 
+def test_feature_matching_joins_the_generator_loss():
+  # With a weight the step logs the critic-feature distance and adds it, weighted, to the
+  # generator's loss; the adversarial term is the same (the batched forward's fake half is
+  # the plain forward), the critic's update untouched and the generator's different.
+  states, metrics = {}, {}
+  for weight in (0.0, 10.0):
+    config = helpers.config(feature_matching_weight=weight)
+    state, step = _fresh(config)
+    states[weight], metrics[weight] = step(state, _images(1), jax.random.key(0))
+  assert "feature_matching" not in metrics[0.0]
+  m = metrics[10.0]
+  assert float(m["feature_matching"]) > 0
+  np.testing.assert_allclose(float(m["adversarial"]), float(metrics[0.0]["adversarial"]),
+                             rtol=1e-5)
+  np.testing.assert_allclose(
+      float(m["generator_loss"]),
+      float(m["adversarial"] + config.l1_weight * m["l1"] + 10.0 * m["feature_matching"]),
+      rtol=1e-5)
+  assert _tree_equal(states[0.0].critic_params, states[10.0].critic_params)
+  assert not _tree_equal(states[0.0].gen_params, states[10.0].gen_params)
+
+
+def test_critic_sows_one_feature_map_per_hidden_layer():
+  config = helpers.config()
+  state = _initial_state("wgan_gp")
+  cond, colour = jnp.zeros((2, 8, 8, 1)), jnp.zeros((2, 8, 8, 2))
+  scores, sown = state.critic.apply({"params": state.critic_params}, cond, colour,
+                                    mutable=["intermediates"])
+  features = sown["intermediates"]["features"]
+  assert len(features) == config.model.critic_layers
+  assert [f.shape[-1] for f in features] == [
+      config.model.critic_width * 2**i for i in range(config.model.critic_layers)]
+  # Sowing changes nothing in a plain call.
+  np.testing.assert_array_equal(
+      np.asarray(scores),
+      np.asarray(state.critic.apply({"params": state.critic_params}, cond, colour)))
+
+
 def test_sliced_wasserstein_over_the_batch_is_at_most_the_images_mean():
   # The batch's colours are the mixture of its images': the 1-D Wasserstein distance is
   # jointly convex, so matching the mixture asks less than matching each image.

@@ -132,6 +132,8 @@ def test_non_positive_learning_rate(key, value):
     (dict(class_weight=1.0), "class_weight"),  # Nothing to classify with.
     (dict(swd_weight=-1.0), "swd_weight"),
     (dict(swd_weight=1.0, color_space="rgb"), "swd_weight"),  # It compares ab.
+    (dict(feature_matching_weight=-1.0), "feature_matching_weight"),
+    (dict(feature_matching_weight=1.0, loss="l1"), "feature_matching_weight"),  # No critic.
     (dict(swd_scope="pixel"), "swd_scope"),
     (dict(model=dict(num_classes=-1)), "model.num_classes"),
     (dict(model=dict(critic_projection=True)), "model.critic_projection"),  # No classes.
