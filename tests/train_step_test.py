@@ -372,45 +372,28 @@ def test_projection_critic_is_told_each_critic_batchs_labels():
     step(state, images, jax.random.key(0))
 
 
-def test_sliced_wasserstein_term_joins_the_generator_loss():
-  # With a weight the step logs the distance and adds it, weighted, to the generator's loss;
-  # the critic's update is untouched and the generator's differs.
+@pytest.mark.parametrize("key,metric", [("swd_weight", "sliced_wasserstein"),
+                                        ("feature_matching_weight", "feature_matching")])
+def test_a_weighted_term_joins_the_generator_loss(key, metric):
+  # With a weight the step logs the term and adds it, weighted, to the generator's loss; the
+  # adversarial term is the same (for feature matching, the fake half of the critic's forward
+  # over both halves is its forward over the fakes), the critic's update is untouched and the
+  # generator's differs.
   states, metrics = {}, {}
   for weight in (0.0, 50.0):
-    config = helpers.config(swd_weight=weight)
+    config = helpers.config(**{key: weight})
     state, step = _fresh(config)
     states[weight], metrics[weight] = step(state, _images(1), jax.random.key(0))
-  assert "sliced_wasserstein" not in metrics[0.0]
+  assert metric not in metrics[0.0]
   m = metrics[50.0]
-  assert float(m["sliced_wasserstein"]) > 0
-  np.testing.assert_allclose(
-      float(m["generator_loss"]),
-      float(m["adversarial"] + config.l1_weight * m["l1"] + 50.0 * m["sliced_wasserstein"]),
-      rtol=1e-5)
-  assert _tree_equal(states[0.0].critic_params, states[50.0].critic_params)
-  assert not _tree_equal(states[0.0].gen_params, states[50.0].gen_params)
-
-
-def test_feature_matching_joins_the_generator_loss():
-  # With a weight the step logs the critic-feature distance and adds it, weighted, to the
-  # generator's loss; the adversarial term is the same (the batched forward's fake half is
-  # the plain forward), the critic's update untouched and the generator's different.
-  states, metrics = {}, {}
-  for weight in (0.0, 10.0):
-    config = helpers.config(feature_matching_weight=weight)
-    state, step = _fresh(config)
-    states[weight], metrics[weight] = step(state, _images(1), jax.random.key(0))
-  assert "feature_matching" not in metrics[0.0]
-  m = metrics[10.0]
-  assert float(m["feature_matching"]) > 0
+  assert float(m[metric]) > 0
   np.testing.assert_allclose(float(m["adversarial"]), float(metrics[0.0]["adversarial"]),
                              rtol=1e-5)
   np.testing.assert_allclose(
       float(m["generator_loss"]),
-      float(m["adversarial"] + config.l1_weight * m["l1"] + 10.0 * m["feature_matching"]),
-      rtol=1e-5)
-  assert _tree_equal(states[0.0].critic_params, states[10.0].critic_params)
-  assert not _tree_equal(states[0.0].gen_params, states[10.0].gen_params)
+      float(m["adversarial"] + config.l1_weight * m["l1"] + 50.0 * m[metric]), rtol=1e-5)
+  assert _tree_equal(states[0.0].critic_params, states[50.0].critic_params)
+  assert not _tree_equal(states[0.0].gen_params, states[50.0].gen_params)
 
 
 def test_critic_sows_one_feature_map_per_hidden_layer():
