@@ -91,6 +91,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help="Larger images are skipped; also the pixels of one batch in memory.")
   inference.add_chroma_gain_flag(p)
   inference.add_temperature_flag(p)
+  inference.add_flip_average_flag(p)
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
   if not 1 <= args.batch_size <= inference.MAX_BATCH_SIZE:
@@ -266,7 +267,8 @@ def run(argv: list[str] | None = None) -> int:
     inference.use_compilation_cache(args.compilation_cache_dir)
     colorizer = inference.Colorizer.from_workdir(
         args.workdir, args.step, batch_size=args.batch_size, native=args.native,
-        chroma_gain=args.chroma_gain, temperature=args.temperature)
+        chroma_gain=args.chroma_gain, temperature=args.temperature,
+        flip_average=args.flip_average)
     try:
       os.makedirs(args.output, exist_ok=True)
     except OSError as e:

@@ -227,12 +227,15 @@ def markdown_table(rows: Sequence[Row], source: str) -> str:
   return "\n".join(lines) + "\n\n" + legend
 
 
-def decode_folder(chroma_gain: float = 1.0, temperature: float | None = None) -> str:
-  """The sub-folder of eval/<step>/... for results with `--temperature`, `--chroma_gain`.
+def decode_folder(chroma_gain: float = 1.0, temperature: float | None = None,
+                  flip_average: bool = False) -> str:
+  """The sub-folder of eval/<step>/... for results with `--temperature`, `--flip_average`,
+  `--chroma_gain`.
 
-  "" when both keep the run's own colours (temperature None, gain 1).
+  "" when all keep the run's own colours (temperature None, no flip average, gain 1).
   """
   parts = (([f"temperature-{temperature:g}"] if temperature is not None else [])
+           + (["flip_average"] if flip_average else [])
            + ([f"chroma_gain-{chroma_gain:g}"] if chroma_gain != 1 else []))
   return os.path.join(*parts) if parts else ""
 
@@ -263,6 +266,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help=f"Images per model and metric call (1..{inference.MAX_BATCH_SIZE}).")
   inference.add_chroma_gain_flag(p)
   inference.add_temperature_flag(p)
+  inference.add_flip_average_flag(p)
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
   if not args.workdir:
@@ -359,7 +363,8 @@ def run(argv: list[str] | None = None) -> int:
     colorizers = [_colorizer(w, g, args) for w, g in zip(workdirs, generators)]
     losses = [inference.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
-    sub_folder = os.path.join(sub_folder, decode_folder(args.chroma_gain, args.temperature))
+    sub_folder = os.path.join(sub_folder, decode_folder(args.chroma_gain, args.temperature,
+                                                        args.flip_average))
     main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
     atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)
     mean_ab, mean_images = training_mean_ab(config)
@@ -378,6 +383,7 @@ def run(argv: list[str] | None = None) -> int:
                "mean colour": summary(baseline_outputs(references, mean_ab))}
   rows, records, grid_rows = [], [], [("grayscale", gray[:args.num_samples])]
   decoding = ([f"temperature {args.temperature:g}"] if args.temperature is not None else []
+              ) + (["flip average"] if args.flip_average else []
               ) + ([f"chroma x{args.chroma_gain:g}"] if args.chroma_gain != 1 else [])
   for workdir, generator, colorizer, loss in zip(workdirs, generators, colorizers, losses):
     run_started = time.perf_counter()
@@ -387,7 +393,7 @@ def run(argv: list[str] | None = None) -> int:
     records.append({
         "workdir": workdir, "step": generator.step, "loss": loss, "source": source,
         "num_images": len(references), "chroma_gain": args.chroma_gain,
-        "temperature": args.temperature,
+        "temperature": args.temperature, "flip_average": args.flip_average,
         "seconds": round(time.perf_counter() - run_started, 2),  # Colorize + score.
         "metrics": rows[-1].metrics, "baselines": baselines,
         "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images})
@@ -420,7 +426,8 @@ def _colorizer(workdir: str, generator: inference.Generator,
   """The Colorizer of one workdir's generator with the flags' decoding; UserError names it."""
   try:
     return inference.Colorizer(generator, batch_size=args.batch_size,
-                               chroma_gain=args.chroma_gain, temperature=args.temperature)
+                               chroma_gain=args.chroma_gain, temperature=args.temperature,
+                               flip_average=args.flip_average)
   except UserError as e:
     raise UserError(f"{workdir}: {e}") from None
 

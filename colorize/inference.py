@@ -151,6 +151,14 @@ def add_temperature_flag(parser: argparse.ArgumentParser) -> None:
            "the run's model.temperature (lower: nearer the most likely colour, more vivid).")
 
 
+def add_flip_average_flag(parser: argparse.ArgumentParser) -> None:
+  """Adds `--flip_average` (see `Colorizer`) to a command's flags."""
+  parser.add_argument(
+      "--flip_average", action="store_true",
+      help="Average the colours predicted for each image and for its mirror image (a "
+           "test-time ensemble of two views; twice the model's work).")
+
+
 def use_compilation_cache(directory: str | None) -> None:
   """Points JAX's persistent compilation cache where the user says.
 
@@ -362,16 +370,23 @@ def _map_pixels(fn, *arrays: np.ndarray) -> np.ndarray:
                          for parts, size in batches.padded(arrays, chunk)])
 
 
-@functools.partial(jax.jit, static_argnames=("module", "color_space"))
+@functools.partial(jax.jit, static_argnames=("module", "color_space", "flip_average"))
 def _predict_ab(module: models.UNetGenerator, variables, images_BHW3: jax.Array,
-                color_space: str) -> jax.Array:
+                color_space: str, flip_average: bool = False) -> jax.Array:
   """The generator's colour as Lab ab [B, H, W, 2] (inference mode: running averages).
 
   Both colour spaces go through the decoded sRGB, so "lab" and "rgb" runs give ab the same
   way (a "lab" prediction outside the sRGB gamut is brought to its edge, as the output
   would be anyway). The module's depth is fixed by the training size, so a larger (native)
-  input runs through the same network fully convolutionally.
+  input runs through the same network fully convolutionally. With `flip_average`, the mean
+  of the ab of the images and of their mirror images, mirrored back (one call of twice the
+  batch: inference's batch norm uses running averages, so the halves do not interact).
   """
+  if flip_average:
+    both_views = jnp.concatenate([images_BHW3, images_BHW3[:, :, ::-1]])
+    both = _predict_ab(module, variables, both_views, color_space)
+    plain, mirrored = jnp.split(both, 2)
+    return (plain + mirrored[:, :, ::-1]) / 2
   cond, _ = color.encode(images_BHW3, color_space)
   prediction = module.apply(variables, cond, train=False)
   return color.rgb_to_lab(color.decode(cond, prediction, color_space))[..., 1:]
@@ -388,7 +403,7 @@ class Colorizer:
 
   def __init__(self, generator: Generator, *, batch_size: int = DEFAULT_BATCH_SIZE,
                native: bool = False, chroma_gain: float = 1.0,
-               temperature: float | None = None):
+               temperature: float | None = None, flip_average: bool = False):
     """Wraps a restored generator.
 
     Args:
@@ -402,6 +417,8 @@ class Colorizer:
         its L, as always). What it trades in accuracy is measured in docs/results.md.
       temperature: for a classification head, the annealed mean's temperature instead of
         the run's (`models.UNetGenerator`); None keeps the run's.
+      flip_average: average the colours predicted for each image and for its mirror image
+        (mirrored back): a test-time ensemble of two views, at twice the model's work.
 
     Raises:
       ValueError: a negative or non-finite chroma_gain, or a temperature that is not a
@@ -419,6 +436,7 @@ class Colorizer:
     self.generator = generator
     self.batch_size = batch_size
     self.native = native
+    self.flip_average = flip_average
     self._depth = generator.module.depth or models.unet_depth(generator.image_size)
 
   @classmethod
@@ -428,7 +446,8 @@ class Colorizer:
     Args:
       workdir: a training workdir.
       step: the checkpoint's step; the latest when None.
-      **kwargs: `batch_size`, `native`, `chroma_gain`, `temperature` (see `__init__`).
+      **kwargs: `batch_size`, `native`, `chroma_gain`, `temperature`, `flip_average` (see
+        `__init__`).
 
     Returns:
       A Colorizer.
@@ -469,7 +488,8 @@ class Colorizer:
   def predict_ab(self, images_BSS3: np.ndarray) -> np.ndarray:
     """The model alone: ab [B, S, S, 2] of uint8 RGB images at the training resolution."""
     g = self.generator
-    return np.asarray(_predict_ab(g.module, g.variables, images_BSS3, g.color_space))
+    return np.asarray(_predict_ab(g.module, g.variables, images_BSS3, g.color_space,
+                                  self.flip_average))
 
   def _small_ab(self, pixel_arrays: list[ColorArray]) -> list[np.ndarray]:
     """ab [S, S, 2] of each image, resized to the training size S, in fixed-size batches."""

@@ -4,6 +4,7 @@ r"""One results table over seeds: mean ± standard deviation per group of runs.
     python scripts/results_table.py --split=test --reference=seed runs/final/*
     python scripts/results_table.py --chroma_gains=1,1.2 --reference=chosen runs/final/chosen,*
     python scripts/results_table.py --temperatures=0.38,0.2 runs/classify/*
+    python scripts/results_table.py --flip_average=both runs/tta/*
 
 Runs whose workdir names differ only in `seed=<n>` form one group (`ema_decay=0.999,seed=0`
 and `ema_decay=0.999,seed=1` are the group `ema_decay=0.999`; a name that is only a seed is
@@ -16,7 +17,9 @@ the seeds both groups have), which cancel the part of the noise two runs of one 
 With `--chroma_gains`, each run is also scored with its predicted chroma scaled (evaluate's
 `--chroma_gain`), each gain a group of its own; with `--temperatures`, runs with a
 classification head are scored decoded at each temperature (evaluate's `--temperature`), each
-a group of its own, and the other runs as they are. The gray and mean-colour baselines come from
+a group of its own, and the other runs as they are; with `--flip_average=both`, each run is
+scored as it is and with evaluate's `--flip_average` (the group '<group> flip avg'), and with
+`yes` only so. The gray and mean-colour baselines come from
 the first run's evaluation (they depend on the
 images only). Prints a Markdown table; with `--plot=FILE.png`, also draws every group as a
 point of pooled PSNR against the colourfulness ratio and against the ab-histogram
@@ -52,6 +55,8 @@ COLUMNS = {
     "colorfulness_ratio": ("colourful. ratio", "{:.3f}"),
     "ab_hist_intersection": ("ab hist. ∩ ↑", "{:.3f}"),
 }
+# --flip_average -> whether each run is scored without and with evaluate's --flip_average.
+FLIP_AVERAGE = {"no": (False,), "yes": (True,), "both": (False, True)}
 _SEED = re.compile(r"(^|,)seed=(\d+)(?=,|$)")
 
 
@@ -65,11 +70,11 @@ def group_and_seed(workdir: str) -> tuple[str, int]:
 
 
 def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0,
-                temperature: float | None = None) -> dict:
+                temperature: float | None = None, flip_average: bool = False) -> dict:
   """The run's evaluate record on `split` (its own eval split when None), made if missing."""
   config = inference.read_config(workdir)
   sub = "" if split in (None, config.get("eval_split")) else f"split-{split}"
-  sub = os.path.join(sub, evaluate.decode_folder(chroma_gain, temperature))
+  sub = os.path.join(sub, evaluate.decode_folder(chroma_gain, temperature, flip_average))
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
                  if s.isdigit())
   if not steps:
@@ -81,7 +86,8 @@ def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0,
   if not os.path.exists(path):
     args = ([f"--workdir={workdir}"] + ([f"--split={split}"] if split else [])
             + ([f"--chroma_gain={chroma_gain:g}"] if chroma_gain != 1 else [])
-            + ([f"--temperature={temperature:g}"] if temperature is not None else []))
+            + ([f"--temperature={temperature:g}"] if temperature is not None else [])
+            + (["--flip_average"] if flip_average else []))
     with contextlib.redirect_stdout(sys.stderr):  # Each run's own table; stdout is ours.
       status = evaluate.run(args)
     if status != 0:
@@ -168,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--temperatures", help="Comma-separated annealed-mean temperatures: each run "
                  "with a classification head is scored decoded at each (evaluate's "
                  "--temperature), as the group '<group> T<temperature>'.")
+  p.add_argument("--flip_average", choices=FLIP_AVERAGE, default="no", help="yes: score "
+                 "each run with evaluate's --flip_average (the group '<group> flip avg'); "
+                 "both: as it is and so.")
   p.add_argument("--plot", help="Also write this PNG: PSNR against colour, one point per "
                  "group.")
   args = p.parse_args(argv)
@@ -188,10 +197,13 @@ def main(argv: list[str] | None = None) -> int:
       group, seed = group_and_seed(workdir)
       classify = inference.read_config(workdir).model.head == "classification"
       for temperature in (temperatures if classify and temperatures else [None]):
-        for gain in gains:
-          name = " ".join([group] + ([f"T{temperature:g}"] if temperature is not None else [])
-                          + ([f"chroma x{gain:g}"] if gain != 1 else []))
-          records[name][seed] = run_metrics(workdir, args.split, gain, temperature)
+        for flip in FLIP_AVERAGE[args.flip_average]:
+          for gain in gains:
+            name = " ".join([group]
+                            + ([f"T{temperature:g}"] if temperature is not None else [])
+                            + (["flip avg"] if flip else [])
+                            + ([f"chroma x{gain:g}"] if gain != 1 else []))
+            records[name][seed] = run_metrics(workdir, args.split, gain, temperature, flip)
     if args.reference and args.reference not in records:
       raise UserError(f"--reference={args.reference}: no such group ({', '.join(records)})")
   except UserError as e:

@@ -225,12 +225,13 @@ def test_step_native_and_batches(workdir, tmp_path, capsys):
   photos = [_image(tmp_path / "in" / f"{i}.png", (5 + i, 9), seed=i) for i in range(5)]
   outputs = {}
   for name, flags in [("latest", []), ("step1", ["--step=1"]), ("native", ["--native"]),
-                      ("batch2", ["--batch_size=2"])]:
+                      ("batch2", ["--batch_size=2"]), ("flip", ["--flip_average"])]:
     status, _ = _run(capsys, workdir, f"--input={tmp_path / 'in'}",
                      f"--output={tmp_path / name}", *flags)
     assert status == 0
     outputs[name] = [np.asarray(Image.open(tmp_path / name / p.name)) for p in photos]
-  for key in ("step1", "native"):  # Another model / another input size: other colours.
+  # Another model, another input size, two views: other colours.
+  for key in ("step1", "native", "flip"):
     assert any(not np.array_equal(a, b) for a, b in zip(outputs["latest"], outputs[key]))
   assert all(np.array_equal(a, b) for a, b in zip(outputs["latest"], outputs["batch2"]))
 

@@ -242,6 +242,8 @@ def test_temperature_is_for_classification_heads_only(runs, capsys):
                           "classification head") and "\n" not in error
   assert evaluate.decode_folder() == ""
   assert evaluate.decode_folder(1.2, 0.2) == os.path.join("temperature-0.2", "chroma_gain-1.2")
+  assert evaluate.decode_folder(1.2, None, True) == os.path.join("flip_average",
+                                                                 "chroma_gain-1.2")
 
 
 def test_command_on_another_split(runs):
@@ -263,6 +265,14 @@ def test_chroma_gain_is_scored_in_its_own_folder(runs):
     assert record["metrics"][key] == pytest.approx(record["baselines"]["gray"][key], abs=1e-3)
   assert json.loads(own)["metrics"]["psnr"] != pytest.approx(record["metrics"]["psnr"])
   assert (step / "metrics.json").read_text() == own
+
+
+def test_flip_average_is_scored_in_its_own_folder(runs):
+  step = runs / "a" / "eval" / "2"
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=8", "--flip_average"]) == 0
+  record = json.loads((step / "flip_average" / "metrics.json").read_text())
+  assert record["flip_average"] is True
+  assert f"| {runs / 'a'} (flip average) |" in (step / "flip_average" / "table.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

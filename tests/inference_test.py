@@ -267,3 +267,21 @@ def test_chroma_gain_scales_chroma_at_the_same_hue_and_lightness(colorizer):
     _assert_same_lightness(image / 255.0, out)
   with pytest.raises(ValueError, match="chroma_gain"):
     colorize.Colorizer(colorizer.generator, chroma_gain=-1.0)
+
+
+def test_flip_average_is_the_mean_of_the_two_views_and_mirror_symmetric(colorizer):
+  images = np.random.default_rng(6).integers(0, 256, (3, 16, 16, 3), np.uint8)
+  mirrored = images[:, :, ::-1]
+  averaging = colorize.Colorizer(colorizer.generator, flip_average=True)
+  plain_ab = colorizer.predict_ab(images)
+  expected = (plain_ab + colorizer.predict_ab(mirrored)[:, :, ::-1]) / 2
+  np.testing.assert_allclose(averaging.predict_ab(images), expected, atol=1e-5)
+  # The average sees both views, so the mirror image gets the mirrored colours; one view
+  # does not (the generator is not mirror-symmetric).
+  np.testing.assert_allclose(averaging.predict_ab(mirrored), expected[:, :, ::-1], atol=1e-5)
+  assert np.abs(colorizer.predict_ab(mirrored)[:, :, ::-1] - plain_ab).max() > 0.1
+  # Through the whole pipeline, at any size: the input's lightness, the output mirrored too.
+  image = images[0, :13]
+  out, out_mirrored = averaging.colorize_batch([image, image[:, ::-1]])
+  _assert_same_lightness(image / 255.0, out)
+  assert np.abs(out[:, ::-1].astype(int) - out_mirrored).max() <= 1

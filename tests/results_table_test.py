@@ -59,6 +59,21 @@ def test_chroma_gains_are_groups_of_their_own(tmp_path, capsys):
   assert "--chroma_gains=1,-2: give numbers >= 0" in capsys.readouterr().err
 
 
+def test_flip_average_is_a_group_of_its_own(tmp_path, capsys):
+  runs = [_run(tmp_path, "seed=0", 21.0, 10.0)]
+  _run(tmp_path, "seed=0", 20.5, 10.5, sub="chroma_gain-1.2")
+  _run(tmp_path, "seed=0", 21.3, 9.8, sub="flip_average")
+  _run(tmp_path, "seed=0", 21.1, 9.9, sub="flip_average/chroma_gain-1.2")
+  assert results_table.main(runs + ["--flip_average=both", "--chroma_gains=1,1.2"]) == 0
+  rows = {line.split(" | ")[0][2:]: line.split(" | ")
+          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+  assert {"base", "base flip avg", "base flip avg chroma x1.2"} <= set(rows)
+  assert rows["base flip avg"][2] == "21.30" and rows["base flip avg chroma x1.2"][2] == "21.10"
+  assert results_table.main(runs + ["--flip_average=yes"]) == 0
+  rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| base")]
+  assert len(rows) == 1 and rows[0].startswith("| base flip avg |")
+
+
 def test_temperatures_are_groups_of_their_own_for_classification_runs(tmp_path, capsys):
   runs = [_run(tmp_path, "seed=0", 21.0, 10.0),
           _run(tmp_path, "zhang,seed=0", 22.0, 9.0, head="classification")]
