@@ -229,8 +229,7 @@ def markdown_table(rows: Sequence[Row], source: str) -> str:
 
 def decode_folder(chroma_gain: float = 1.0, temperature: float | None = None,
                   flip_average: bool = False) -> str:
-  """The sub-folder of eval/<step>/... for results with `--temperature`, `--flip_average`,
-  `--chroma_gain`.
+  """The sub-folder of eval/<step>/... for `--temperature`, `--flip_average`, `--chroma_gain`.
 
   "" when all keep the run's own colours (temperature None, no flip average, gain 1).
   """
