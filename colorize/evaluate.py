@@ -227,16 +227,45 @@ def markdown_table(rows: Sequence[Row], source: str) -> str:
   return "\n".join(lines) + "\n\n" + legend
 
 
-def decode_folder(chroma_gain: float = 1.0, temperature: float | None = None,
-                  flip_average: bool = False) -> str:
-  """The sub-folder of eval/<step>/... for `--temperature`, `--flip_average`, `--chroma_gain`.
+@dataclasses.dataclass(frozen=True)
+class Decoding:
+  """How a run's predictions are decoded for scoring (the flags below), in one place.
 
-  "" when all keep the run's own colours (temperature None, no flip average, gain 1).
+  Each choice is named the same way in eval/ folders, table labels and commands.
+
+  Attributes:
+    chroma_gain: `--chroma_gain`, the predicted chroma's scale (1: as predicted).
+    temperature: `--temperature`, a classification head's annealed-mean temperature (None:
+      the run's own).
+    flip_average: `--flip_average`, each prediction averaged with the mirrored image's.
   """
-  parts = (([f"temperature-{temperature:g}"] if temperature is not None else [])
-           + (["flip_average"] if flip_average else [])
-           + ([f"chroma_gain-{chroma_gain:g}"] if chroma_gain != 1 else []))
-  return os.path.join(*parts) if parts else ""
+  chroma_gain: float = 1.0
+  temperature: float | None = None
+  flip_average: bool = False
+
+  def _parts(self) -> list[tuple[str, str, str]]:
+    """(folder, label, flag) of each choice that differs from the run's own colours."""
+    parts, t, g = [], self.temperature, self.chroma_gain
+    if t is not None:
+      parts.append((f"temperature-{t:g}", f"T{t:g}", f"--temperature={t:g}"))
+    if self.flip_average:
+      parts.append(("flip_average", "flip avg", "--flip_average"))
+    if g != 1:
+      parts.append((f"chroma_gain-{g:g}", f"chroma x{g:g}", f"--chroma_gain={g:g}"))
+    return parts
+
+  def folder(self) -> str:
+    """The sub-folder of eval/<step>/... that holds these scores ("" for the run's own)."""
+    folders = [folder for folder, _, _ in self._parts()]
+    return os.path.join(*folders) if folders else ""
+
+  def label(self) -> str:
+    """A short name for tables, e.g. "flip avg chroma x1.1" ("" for the run's own)."""
+    return " ".join(label for _, label, _ in self._parts())
+
+  def flags(self) -> list[str]:
+    """The `python -m colorize.evaluate` flags that score this way."""
+    return [flag for _, _, flag in self._parts()]
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -362,8 +391,8 @@ def run(argv: list[str] | None = None) -> int:
     colorizers = [_colorizer(w, g, args) for w, g in zip(workdirs, generators)]
     losses = [inference.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
-    sub_folder = os.path.join(sub_folder, decode_folder(args.chroma_gain, args.temperature,
-                                                        args.flip_average))
+    decoding = Decoding(args.chroma_gain, args.temperature, args.flip_average)
+    sub_folder = os.path.join(sub_folder, decoding.folder())
     main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
     atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)
     mean_ab, mean_images = training_mean_ab(config)
@@ -381,13 +410,10 @@ def run(argv: list[str] | None = None) -> int:
   baselines = {"gray": summary(gray),
                "mean colour": summary(baseline_outputs(references, mean_ab))}
   rows, records, grid_rows = [], [], [("grayscale", gray[:args.num_samples])]
-  decoding = ([f"temperature {args.temperature:g}"] if args.temperature is not None else []
-              ) + (["flip average"] if args.flip_average else []
-              ) + ([f"chroma x{args.chroma_gain:g}"] if args.chroma_gain != 1 else [])
   for workdir, generator, colorizer, loss in zip(workdirs, generators, colorizers, losses):
     run_started = time.perf_counter()
     outputs = np.stack(colorizer.colorize_batch(list(references)))
-    label = f"{workdir} ({', '.join(decoding)})" if decoding else workdir
+    label = f"{workdir} ({decoding.label()})" if decoding.label() else workdir
     rows.append(Row(label, loss, str(generator.step), summary(outputs)))
     records.append({
         "workdir": workdir, "step": generator.step, "loss": loss, "source": source,

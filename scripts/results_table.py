@@ -69,12 +69,12 @@ def group_and_seed(workdir: str) -> tuple[str, int]:
   return _SEED.sub("", name).strip(",") or "base", int(match.group(2))
 
 
-def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0,
-                temperature: float | None = None, flip_average: bool = False) -> dict:
+def run_metrics(workdir: str, split: str | None,
+                decoding: evaluate.Decoding = evaluate.Decoding()) -> dict:
   """The run's evaluate record on `split` (its own eval split when None), made if missing."""
   config = inference.read_config(workdir)
   sub = "" if split in (None, config.get("eval_split")) else f"split-{split}"
-  sub = os.path.join(sub, evaluate.decode_folder(chroma_gain, temperature, flip_average))
+  sub = os.path.join(sub, decoding.folder())
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
                  if s.isdigit())
   if not steps:
@@ -84,10 +84,7 @@ def run_metrics(workdir: str, split: str | None, chroma_gain: float = 1.0,
                     "be its last; score it when the run has ended")
   path = os.path.join(workdir, "eval", str(steps[-1]), sub, "metrics.json")
   if not os.path.exists(path):
-    args = ([f"--workdir={workdir}"] + ([f"--split={split}"] if split else [])
-            + ([f"--chroma_gain={chroma_gain:g}"] if chroma_gain != 1 else [])
-            + ([f"--temperature={temperature:g}"] if temperature is not None else [])
-            + (["--flip_average"] if flip_average else []))
+    args = [f"--workdir={workdir}"] + ([f"--split={split}"] if split else []) + decoding.flags()
     with contextlib.redirect_stdout(sys.stderr):  # Each run's own table; stdout is ours.
       status = evaluate.run(args)
     if status != 0:
@@ -199,11 +196,9 @@ def main(argv: list[str] | None = None) -> int:
       for temperature in (temperatures if classify and temperatures else [None]):
         for flip in FLIP_AVERAGE[args.flip_average]:
           for gain in gains:
-            name = " ".join([group]
-                            + ([f"T{temperature:g}"] if temperature is not None else [])
-                            + (["flip avg"] if flip else [])
-                            + ([f"chroma x{gain:g}"] if gain != 1 else []))
-            records[name][seed] = run_metrics(workdir, args.split, gain, temperature, flip)
+            decoding = evaluate.Decoding(gain, temperature, flip)
+            name = " ".join(filter(None, [group, decoding.label()]))
+            records[name][seed] = run_metrics(workdir, args.split, decoding)
     if args.reference and args.reference not in records:
       raise UserError(f"--reference={args.reference}: no such group ({', '.join(records)})")
   except UserError as e:

@@ -240,10 +240,20 @@ def test_temperature_is_for_classification_heads_only(runs, capsys):
   error = capsys.readouterr().err.strip()
   assert error.startswith(f"error: {runs / 'a'}: a temperature (0.2) applies to a "
                           "classification head") and "\n" not in error
-  assert evaluate.decode_folder() == ""
-  assert evaluate.decode_folder(1.2, 0.2) == os.path.join("temperature-0.2", "chroma_gain-1.2")
-  assert evaluate.decode_folder(1.2, None, True) == os.path.join("flip_average",
-                                                                 "chroma_gain-1.2")
+
+
+@pytest.mark.parametrize("decoding, folder, label", [
+    (evaluate.Decoding(), "", ""),
+    (evaluate.Decoding(1.2, 0.2), os.path.join("temperature-0.2", "chroma_gain-1.2"),
+     "T0.2 chroma x1.2"),
+    (evaluate.Decoding(1.2, None, True), os.path.join("flip_average", "chroma_gain-1.2"),
+     "flip avg chroma x1.2"),
+])
+def test_decoding_names_and_flags(decoding, folder, label):
+  """The folder and label name each choice; the flags parse back to the same decoding."""
+  assert (decoding.folder(), decoding.label()) == (folder, label)
+  args = evaluate._parse_args(["--workdir=w"] + decoding.flags())
+  assert evaluate.Decoding(args.chroma_gain, args.temperature, args.flip_average) == decoding
 
 
 def test_command_on_another_split(runs):
@@ -272,7 +282,7 @@ def test_flip_average_is_scored_in_its_own_folder(runs):
   assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=8", "--flip_average"]) == 0
   record = json.loads((step / "flip_average" / "metrics.json").read_text())
   assert record["flip_average"] is True
-  assert f"| {runs / 'a'} (flip average) |" in (step / "flip_average" / "table.md").read_text()
+  assert f"| {runs / 'a'} (flip avg) |" in (step / "flip_average" / "table.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [
