@@ -499,12 +499,22 @@ class Colorizer:
             for ab in self.predict_ab(batch)[:n]]
 
   def _native_ab(self, pixels: ColorArray) -> np.ndarray:
-    """ab of the whole image: reflect-padded to a multiple of the stride, then cropped."""
+    """ab of the whole image: reflect-padded to a multiple of the stride, then cropped.
+
+    With `flip_average` the mirror image is padded on its own right, as the image is (not
+    mirrored after padding, which would pad it on the left), so that the average of a mirror
+    image is the mirrored average.
+    """
     height, width = pixels.shape[:2]
     stride = 2**self._depth
     pad = [(0, -height % stride), (0, -width % stride), (0, 0)]
-    padded = np.pad(image_files.to_rgb_uint8(pixels), pad, mode="reflect")
-    return self.predict_ab(padded[None])[0, :height, :width]
+    rgb = image_files.to_rgb_uint8(pixels)
+    views = [rgb, rgb[:, ::-1]] if self.flip_average else [rgb]
+    g = self.generator
+    ab = np.asarray(_predict_ab(g.module, g.variables,
+                                np.stack([np.pad(v, pad, mode="reflect") for v in views]),
+                                g.color_space))[:, :height, :width]
+    return ab[0] if len(ab) == 1 else (ab[0] + ab[1][:, ::-1]) / 2
 
 
 def _recombine(pixels: ColorArray, ab_hw2: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

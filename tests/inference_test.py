@@ -285,3 +285,12 @@ def test_flip_average_is_the_mean_of_the_two_views_and_mirror_symmetric(colorize
   out, out_mirrored = averaging.colorize_batch([image, image[:, ::-1]])
   _assert_same_lightness(image / 255.0, out)
   assert np.abs(out[:, ::-1].astype(int) - out_mirrored).max() <= 1
+
+
+def test_native_flip_average_is_mirror_symmetric(colorizer):
+  """At a width that is not a multiple of the U-Net's stride, where padding is one-sided."""
+  image = np.random.default_rng(7).integers(0, 256, (21, 27, 3), np.uint8)
+  native = colorize.Colorizer(colorizer.generator, native=True, flip_average=True)
+  out, out_mirrored = native.colorize_batch([image, image[:, ::-1]])
+  _assert_same_lightness(image / 255.0, out)
+  assert np.abs(out[:, ::-1].astype(int) - out_mirrored).max() <= 1
