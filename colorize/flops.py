@@ -100,7 +100,8 @@ def iteration_flops(config: ml_collections.ConfigDict) -> float:
   Returns:
     The convolutions' real FLOPs of `n_critic` critic steps and one generator step.
   """
-  g = [layer.macs() for layer in generator_layers(config)]
+  views = 2 if config.model.mirror_average else 1  # The generator runs on both views.
+  g = [views * layer.macs() for layer in generator_layers(config)]
   generator_backward = sum(g) + sum(g[1:])  # dW of every layer, dX of all but the first.
   if config.loss == "l1":
     return 2.0 * config.batch_size * (sum(g) + generator_backward)

@@ -78,6 +78,9 @@ class UNetGenerator(nn.Module):
     num_classes: > 0 adds a linear classifier of the image's class on the 1x1 bottleneck
       (Iizuka et al. 2016's auxiliary classification), its logits sown as
       ("intermediates", "class_logits") for config.class_weight's cross-entropy.
+    mirror_average: the output is the mean of the network's colours for the image and for its
+      mirror image, mirrored back, in training as at inference: mirror-equivariant by
+      construction (regression head, no classifier: their sown logits would hold both views).
   """
   out_channels: int = 2
   width: int = 64
@@ -94,10 +97,20 @@ class UNetGenerator(nn.Module):
   head: str = "regression"
   temperature: float = 0.38
   num_classes: int = 0
+  mirror_average: bool = False
 
-  @nn.compact
   def __call__(self, cond_BHW1: jax.Array, *, train: bool) -> jax.Array:
     """Maps the condition (L or gray, in [-1, 1]) to colour channels in [-1, 1]."""
+    if not self.mirror_average:
+      return self._unet(cond_BHW1, train)
+    # Both views in one call of twice the batch; in training, batch norm's statistics are
+    # those of both, which hold the same pixels.
+    both = self._unet(jnp.concatenate([cond_BHW1, cond_BHW1[:, :, ::-1]]), train)
+    plain, mirrored = jnp.split(both, 2)
+    return (plain + mirrored[:, :, ::-1]) / 2
+
+  @nn.compact
+  def _unet(self, cond_BHW1: jax.Array, train: bool) -> jax.Array:
     depth = self.depth or unet_depth(cond_BHW1.shape[1])
     use_norm = self.norm != "none"
     widths = [min(self.width * 2**i, self.max_width) for i in range(depth)]

@@ -170,7 +170,8 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
       out_channels=color.target_channels(config.color_space), width=m.width,
       max_width=m.max_width, norm=m.norm, dropout=m.dropout, dropout_layers=m.dropout_layers,
       init_std=m.init_std, conv_impl=m.conv_impl, depth=models.unet_depth(config.image_size),
-      dtype=dtype, head=m.head, temperature=m.temperature, num_classes=m.num_classes)
+      dtype=dtype, head=m.head, temperature=m.temperature, num_classes=m.num_classes,
+      mirror_average=m.mirror_average)
   critic = models.PatchCritic(width=m.critic_width, num_layers=m.critic_layers,
                               conv_impl=m.conv_impl, init_std=m.init_std,
                               dtype=dtype, num_classes=m.num_classes if m.critic_projection else 0)

@@ -33,7 +33,7 @@ MODEL_AND_DATA = ("model", "optimizer", "seed", "dataset", "data_dir", "train_sp
 # Keys that workdirs written before them lack, with the value that rebuilds those runs: a
 # config.json without one reads as that value, and resuming such a workdir is no change.
 ADDED_KEYS = {"model.head": "regression", "model.temperature": 0.38, "model.num_classes": 0,
-              "model.critic_projection": False}
+              "model.critic_projection": False, "model.mirror_average": False}
 
 
 def reference() -> ml_collections.ConfigDict:
@@ -167,6 +167,10 @@ def check_model_and_data(c: ml_collections.ConfigDict) -> None:
            "a positive number (the annealed mean's; 1: the plain mean)")
   _require(c.model.num_classes >= 0, "model.num_classes", c.model.num_classes,
            ">= 0 (0: no classifier; else the dataset's number of classes)")
+  _require(not c.model.mirror_average or (c.model.head == "regression"
+                                          and c.model.num_classes == 0),
+           "model.mirror_average", c.model.mirror_average,
+           "False with model.head='classification' or model.num_classes > 0")
   _require(not c.model.critic_projection or c.model.num_classes > 0,
            "model.critic_projection", c.model.critic_projection,
            "False unless model.num_classes > 0 (the number of classes it is told)")

@@ -97,6 +97,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # > 0 adds a linear classifier of the image's class (of that many) to the generator's 1x1
   # bottleneck, trained with config.class_weight: 10 for CIFAR-10.
   c.model.num_classes = 0
+  # True: the generator's colours are the mean of its colours for the image and for the mirror
+  # image, mirrored back, in training too (twice the generator's work; see colorize/models.py).
+  c.model.mirror_average = False
   c.model.critic_width = 64
   c.model.critic_layers = 3  # Stride-2 conv layers of the PatchGAN critic.
   # Condition the critic on the image's class too (Miyato & Koyama 2018's projection: each

@@ -33,13 +33,16 @@ def _conv_macs(jaxpr: core.Jaxpr) -> int:
   return total
 
 
-@pytest.mark.parametrize("loss,critic_layers,head", [
-    ("wgan_gp", 1, "regression"), ("wgan_gp", 3, "regression"), ("lsgan", 2, "regression"),
-    ("l1", 2, "regression"), ("l1", 2, "classification")])
-def test_iteration_flops_match_the_convolutions_jax_runs(loss, critic_layers, head):
+@pytest.mark.parametrize("loss,critic_layers,head,mirror_average", [
+    ("wgan_gp", 1, "regression", False), ("wgan_gp", 3, "regression", False),
+    ("wgan_gp", 3, "regression", True), ("lsgan", 2, "regression", False),
+    ("l1", 2, "regression", False), ("l1", 2, "classification", False)])
+def test_iteration_flops_match_the_convolutions_jax_runs(loss, critic_layers, head,
+                                                        mirror_average):
   config = helpers.config(loss=loss, image_size=16)
   config.model.critic_layers = critic_layers
   config.model.head = head
+  config.model.mirror_average = mirror_average
   state = jax.eval_shape(functools.partial(train_step.create_train_state, config),
                          jax.random.key(0))
   images = jax.ShapeDtypeStruct((1, config.batch_size, 16, 16, 3), jnp.uint8)

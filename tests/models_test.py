@@ -196,6 +196,31 @@ def test_dropout_only_in_train_mode():
   np.testing.assert_array_equal(eval_1, no_key)
 
 
+@pytest.mark.parametrize("train", [False, True])
+def test_mirror_average_is_mirror_equivariant_with_the_same_params(train):
+  """The mirror image gets the mirrored colours (the plain U-Net's do not), in training mode
+  too, where batch norm sees both views; the parameters are the plain U-Net's, by name."""
+  kwargs = dict(out_channels=2, width=4, max_width=8, dropout=0.0)
+  plain, averaged = (models.UNetGenerator(**kwargs, mirror_average=m) for m in (False, True))
+  abstract = _abstract_variables(plain, (1, 8, 8, 1), train=False)
+  assert (jax.tree.structure(_abstract_variables(averaged, (1, 8, 8, 1), train=False))
+          == jax.tree.structure(abstract))
+  variables = _numpy_variables(abstract)
+  cond = _uniform((2, 8, 8, 1))
+  mirrored = cond[:, :, ::-1]
+
+  def apply(module, x):
+    out, _ = module.apply(variables, x, train=train, mutable=["batch_stats"])
+    return np.asarray(out)
+
+  out = apply(averaged, cond)
+  np.testing.assert_allclose(apply(averaged, mirrored), out[:, :, ::-1], atol=1e-6)
+  if not train:  # Running averages: each view as the plain U-Net colours it alone.
+    expected = (apply(plain, cond) + apply(plain, mirrored)[:, :, ::-1]) / 2
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+  assert np.abs(apply(plain, mirrored)[:, :, ::-1] - apply(plain, cond)).max() > 0.01
+
+
 def test_zero_dropout_needs_no_key():
   generator = models.UNetGenerator(out_channels=2, width=4, max_width=8, norm="none",
                                    dropout=0.0)

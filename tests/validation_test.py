@@ -137,6 +137,8 @@ def test_non_positive_learning_rate(key, value):
     (dict(swd_scope="pixel"), "swd_scope"),
     (dict(model=dict(num_classes=-1)), "model.num_classes"),
     (dict(model=dict(critic_projection=True)), "model.critic_projection"),  # No classes.
+    (dict(model=dict(mirror_average=True, num_classes=3)), "model.mirror_average"),
+    (dict(model=dict(mirror_average=True, head="classification")), "model.mirror_average"),
     (dict(ce_weight=0.0, l1_weight=0.0, loss="l1", model=dict(head="classification")),
      "l1_weight"),  # Nothing left to train.
     (dict(model=dict(head="mixture")), "model.head"),
