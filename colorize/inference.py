@@ -383,10 +383,8 @@ def _predict_ab(module: models.UNetGenerator, variables, images_BHW3: jax.Array,
   batch: inference's batch norm uses running averages, so the halves do not interact).
   """
   if flip_average:
-    both_views = jnp.concatenate([images_BHW3, images_BHW3[:, :, ::-1]])
-    both = _predict_ab(module, variables, both_views, color_space)
-    plain, mirrored = jnp.split(both, 2)
-    return (plain + mirrored[:, :, ::-1]) / 2
+    return models.mirror_mean(_predict_ab(module, variables, models.mirror_views(images_BHW3),
+                                          color_space))
   cond, _ = color.encode(images_BHW3, color_space)
   prediction = module.apply(variables, cond, train=False)
   return color.rgb_to_lab(color.decode(cond, prediction, color_space))[..., 1:]
@@ -508,13 +506,13 @@ class Colorizer:
     height, width = pixels.shape[:2]
     stride = 2**self._depth
     pad = [(0, -height % stride), (0, -width % stride), (0, 0)]
-    rgb = image_files.to_rgb_uint8(pixels)
-    views = [rgb, rgb[:, ::-1]] if self.flip_average else [rgb]
+    views = image_files.to_rgb_uint8(pixels)[None]
+    if self.flip_average:
+      views = np.asarray(models.mirror_views(views))
     g = self.generator
-    ab = np.asarray(_predict_ab(g.module, g.variables,
-                                np.stack([np.pad(v, pad, mode="reflect") for v in views]),
-                                g.color_space))[:, :height, :width]
-    return ab[0] if len(ab) == 1 else (ab[0] + ab[1][:, ::-1]) / 2
+    ab = _predict_ab(g.module, g.variables, np.pad(views, [(0, 0)] + pad, mode="reflect"),
+                     g.color_space)[:, :height, :width]
+    return np.asarray(models.mirror_mean(ab) if self.flip_average else ab)[0]
 
 
 def _recombine(pixels: ColorArray, ab_hw2: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

@@ -32,6 +32,20 @@ def unet_depth(image_size: int) -> int:
   return int(math.log2(image_size))
 
 
+def mirror_views(images_BHWC: jax.Array) -> jax.Array:
+  """The images, then their mirror images: [2B, H, W, C], one batch for both views."""
+  return jnp.concatenate([images_BHWC, images_BHWC[:, :, ::-1]])
+
+
+def mirror_mean(both_views_BHWC: jax.Array) -> jax.Array:
+  """The mean of what `mirror_views`' two halves gave, the mirror half mirrored back: [B, ...].
+
+  A function f of images becomes mirror-equivariant as `mirror_mean(f(mirror_views(x)))`.
+  """
+  plain, mirrored = jnp.split(both_views_BHWC, 2)
+  return (plain + mirrored[:, :, ::-1]) / 2
+
+
 def _norm(kind: str, train: bool, axis_name: str | None, momentum: float, dtype: Any):
   """Returns a normalisation layer; `axis_name` syncs batch statistics under pmap.
 
@@ -103,11 +117,8 @@ class UNetGenerator(nn.Module):
     """Maps the condition (L or gray, in [-1, 1]) to colour channels in [-1, 1]."""
     if not self.mirror_average:
       return self._unet(cond_BHW1, train)
-    # Both views in one call of twice the batch; in training, batch norm's statistics are
-    # those of both, which hold the same pixels.
-    both = self._unet(jnp.concatenate([cond_BHW1, cond_BHW1[:, :, ::-1]]), train)
-    plain, mirrored = jnp.split(both, 2)
-    return (plain + mirrored[:, :, ::-1]) / 2
+    # In training, batch norm's statistics are those of both views, which hold the same pixels.
+    return mirror_mean(self._unet(mirror_views(cond_BHW1), train))
 
   @nn.compact
   def _unet(self, cond_BHW1: jax.Array, train: bool) -> jax.Array:
