@@ -16,6 +16,7 @@ import ml_collections
 import optax
 
 from colorize import color
+from colorize import diff_augment
 from colorize import losses
 from colorize import models
 from colorize import rebalance
@@ -53,6 +54,8 @@ class StepConfig:
   (`losses.sliced_wasserstein`) of each image or, with `swd_scope="batch"`, of the batch;
   `feature_matching_weight` that of the distance between the critic's hidden features of the
   generated and the true pairs (`losses.feature_matching`);
+  `critic_augment` names the DiffAugment policies (`diff_augment.parse`) applied to every pair
+  the critic sees, "" for none;
   `decay_start` and `num_steps` set the learning-rate schedule (`lr_factor`);
   `l1_class_weights`, the [BINS, BINS] table of `rebalance.class_weights` as nested tuples (or
   None), weighs the L1 term by each pixel's true colour.
@@ -65,6 +68,7 @@ class StepConfig:
   swd_weight: float = 0.0
   swd_scope: str = "image"
   feature_matching_weight: float = 0.0
+  critic_augment: str = ""
   n_critic: int = 1
   color_space: str = "lab"
   ema_decay: float = 0.0
@@ -225,17 +229,30 @@ def _generate(state: TrainState, params: Params, cond: jax.Array, rng: jax.Array
   return (fake, logits, class_logits), mutated.get("batch_stats", {})
 
 
-def _per_sample_uniform(rng: jax.Array, local_batch: int, axis_name: str | None) -> jax.Array:
-  """U[0, 1) per sample of the global batch; under pmap, this device's slice of it.
+def _per_sample_uniform(rng: jax.Array, local_batch: int, axis_name: str | None,
+                        per_sample: tuple[int, ...] = ()) -> jax.Array:
+  """U[0, 1) [B, *per_sample] for the global batch; under pmap, this device's slice of it.
 
-  So the gradient penalty's interpolation weights are the same numbers under jit and pmap.
+  So the gradient penalty's interpolation weights and the critic's augmentations are the
+  same numbers under jit and pmap.
   """
   if axis_name is None:
-    return jax.random.uniform(rng, (local_batch,))
+    return jax.random.uniform(rng, (local_batch, *per_sample))
   num_devices = jax.lax.psum(1, axis_name)
-  weights = jax.random.uniform(rng, (num_devices * local_batch,))
+  weights = jax.random.uniform(rng, (num_devices * local_batch, *per_sample))
   return jax.lax.dynamic_slice_in_dim(
       weights, jax.lax.axis_index(axis_name) * local_batch, local_batch)
+
+
+def _augmented(arrays: list[jax.Array], rng: jax.Array, hp: "StepConfig",
+               axis_name: str | None) -> list[jax.Array]:
+  """`arrays` as the critic sees them: DiffAugment's `hp.critic_augment`, or unchanged."""
+  policy = diff_augment.parse(hp.critic_augment)
+  if not policy:
+    return arrays
+  uniforms = _per_sample_uniform(jax.random.fold_in(rng, 1), arrays[0].shape[0], axis_name,
+                                 (diff_augment.NUM_UNIFORMS,))
+  return diff_augment.augment(arrays, uniforms, policy)
 
 
 def _mean(tree, axis_name: str | None):
@@ -262,6 +279,7 @@ def _critic_update(state: TrainState, cond: jax.Array, real: jax.Array, fake: ja
                    labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
   """One critic update on (real, fake) colour for the condition `cond` (and `labels`)."""
   fake = jax.lax.stop_gradient(fake)
+  cond, real, fake = _augmented([cond, real, fake], gp_rng, hp, axis_name)
   both_labels = None if labels is None else jnp.concatenate([labels, labels])
 
   def loss_fn(critic_params):
@@ -307,11 +325,12 @@ def _colour_sets(fake: jax.Array, real: jax.Array, scope: str, axis_name: str | 
 
 def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forward,
                       hp: StepConfig, axis_name: str | None,
-                      labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
+                      labels: jax.Array | None = None,
+                      augment_rng: jax.Array | None = None) -> tuple[TrainState, Metrics]:
   """One generator update through `forward`, a `_generator_forward` of the current params.
 
   `labels` (int [B]) are the images' classes, for the class logits' cross-entropy and a
-  projection critic.
+  projection critic; `augment_rng` draws the critic's augmentation (hp.critic_augment).
   """
   outputs, pullback, batch_stats = forward
   weights = None
@@ -321,16 +340,18 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
   def loss_fn(outputs):
     fake, logits, class_logits = outputs
     scores = features = None
+    if hp.loss != "l1":
+      seen = _augmented([cond, real, fake], augment_rng, hp, axis_name)
     if hp.loss != "l1" and hp.feature_matching_weight:
       # The true pairs' features too, in one forward: the critic has no cross-sample layers.
       both_labels = None if labels is None else jnp.concatenate([labels, labels])
       both, sown = state.critic.apply(
-          {"params": state.critic_params}, jnp.concatenate([cond, cond]),
-          jnp.concatenate([real, fake]), both_labels, mutable=["intermediates"])
+          {"params": state.critic_params}, jnp.concatenate([seen[0], seen[0]]),
+          jnp.concatenate(seen[1:]), both_labels, mutable=["intermediates"])
       scores = jnp.split(both, 2)[1]
       features = [jnp.split(f, 2) for f in sown["intermediates"]["features"]]
     elif hp.loss != "l1":
-      scores = state.critic.apply({"params": state.critic_params}, cond, fake, labels)
+      scores = state.critic.apply({"params": state.critic_params}, seen[0], seen[2], labels)
     total, metrics = losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss, weights)
     if features is not None:
       matching = losses.feature_matching([f for _, f in features], [r for r, _ in features])
@@ -375,7 +396,8 @@ def critic_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: Ste
   Args:
     state: the training state.
     images: uint8 RGB [B, H, W, 3].
-    rng: key, split into (generator dropout, the penalty's interpolation weights).
+    rng: key, split into (generator dropout, the penalty's interpolation weights and the
+      critic's augmentation).
     hp: loss hyperparameters.
     axis_name: the pmap axis to average over, or None under jit.
     labels: int [B], the images' classes; needed when the critic is told them
@@ -398,7 +420,7 @@ def generator_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: 
   Args:
     state: the training state.
     images: uint8 RGB [B, H, W, 3].
-    rng: key for dropout.
+    rng: key for dropout and for the critic's augmentation (hp.critic_augment).
     hp: loss hyperparameters.
     axis_name: the pmap axis to average over, or None under jit.
     labels: int [B], the images' classes; needed when the generator classifies them
@@ -409,7 +431,7 @@ def generator_step(state: TrainState, images: jax.Array, rng: jax.Array, *, hp: 
   """
   cond, real = color.encode(images, hp.color_space)
   forward = _generator_forward(state, cond, rng, axis_name)
-  return _generator_update(state, cond, real, forward, hp, axis_name, labels)
+  return _generator_update(state, cond, real, forward, hp, axis_name, labels, augment_rng=rng)
 
 
 def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp: StepConfig,
@@ -453,7 +475,8 @@ def train_iteration(state: TrainState, images: jax.Array, key: jax.Array, *, hp:
   forward = _generator_forward(state, cond, gen_rng, axis_name)
   state, critic_metrics = _critic_update(state, cond, real, forward[0][0], gp_rng, hp,
                                          axis_name, labels)
-  state, gen_metrics = _generator_update(state, cond, real, forward, hp, axis_name, labels)
+  state, gen_metrics = _generator_update(state, cond, real, forward, hp, axis_name, labels,
+                                         augment_rng=gen_rng)
   return state, {**critic_metrics, **gen_metrics}
 
 

@@ -16,6 +16,7 @@ import ml_collections
 
 from colorize import color
 from colorize import conv
+from colorize import diff_augment
 from colorize import losses
 from colorize import models
 from colorize import nonfinite
@@ -222,6 +223,14 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
   _require(c.feature_matching_weight == 0 or c.loss != "l1", "feature_matching_weight",
            c.feature_matching_weight, "0 for loss='l1' (it matches the critic's features)")
   _require(c.swd_scope in ("image", "batch"), "swd_scope", c.swd_scope, "'image' or 'batch'")
+  accepted = f"'' or a comma-separated subset of {','.join(diff_augment.POLICIES)}"
+  try:
+    policy = diff_augment.parse(c.critic_augment)
+  except ValueError:
+    policy = None
+  _require(policy is not None, "critic_augment", c.critic_augment, accepted)
+  _require(not policy or c.loss != "l1", "critic_augment", c.critic_augment,
+           "'' for loss='l1' (it augments what the critic sees)")
   _require(0 <= c.l1_rebalance < 1 and (c.l1_rebalance == 0 or c.color_space == "lab"),
            "l1_rebalance", c.l1_rebalance,
            "in [0, 1) (0: plain L1; 0.5: Zhang et al.), and 0 unless color_space='lab'")

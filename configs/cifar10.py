@@ -72,6 +72,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # Weight of pix2pixHD's feature matching (losses.feature_matching: the critic's hidden
   # features of the generated and the true pairs, matched per image); needs a critic. 0: none.
   c.feature_matching_weight = 0.0
+  # DiffAugment (Zhao et al. 2020, colorize/diff_augment.py): every pair the critic sees,
+  # real and generated, randomly translated and/or cut out, so that a critic trained on few
+  # images cannot memorise them. "" (none), or a comma-separated subset of
+  # "translation,cutout".
+  c.critic_augment = ""
   c.n_critic = 1  # Critic updates per generator update, each on its own batch.
   # > 0 keeps an EMA of the generator params, used for samples, eval and inference. Chosen on
   # the validation split: it removes most of the checkpoint-to-checkpoint noise of a GAN.

@@ -88,11 +88,13 @@ _CHILD = textwrap.dedent(r'''
       metrics_four={k: float(v) for k, v in metrics_four.items()})
 
   # (b) pmap vs jit, penalty on, with the classification head (its cross-entropy is averaged
-  # over the devices too) and the batch's colour distribution (gathered from the devices).
-  # The penalty's eps are drawn for the global batch and sliced per device, so they match jit
-  # exactly; dropout masks are drawn per device (the device index is folded into the key),
-  # equal to jit's only in distribution, hence dropout 0 here.
+  # over the devices too), the batch's colour distribution (gathered from the devices) and
+  # the critic's augmentation. The penalty's eps and the augmentations are drawn for the
+  # global batch and sliced per device, so they match jit exactly; dropout masks are drawn
+  # per device (the device index is folded into the key), equal to jit's only in
+  # distribution, hence dropout 0 here.
   hp, state, images = setup(swd_weight=10.0, swd_scope="batch",
+                            critic_augment="translation,cutout",
                             model=dict(dropout=0.0, head="classification"))
   jit_state, jit_metrics, _ = run_jit(hp, state, images, 4)
   pmap_state, pmap_metrics = run_pmap(hp, state, images)

@@ -26,6 +26,10 @@ _CASES = {
     "lsgan_n_critic_2": dict(loss="lsgan", n_critic=2),
     "l1_rgb": dict(loss="l1", color_space="rgb"),
     "wgan_gp_classification": dict(loss="wgan_gp", model=dict(head="classification")),
+    # DiffAugment's every policy, with the critic's features matched too (both read the
+    # augmented pairs).
+    "wgan_gp_augment": dict(loss="wgan_gp", critic_augment="translation,cutout",
+                            feature_matching_weight=1.0),
 }
 
 _ALWAYS = {"adversarial", "l1", "generator_loss"}
@@ -112,6 +116,13 @@ def _leaves_changed(a, b) -> list[bool]:
           for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
 
 
+def _kernels(params) -> list[jax.Array]:
+  """The convolution kernels of `params`: after one Adam step (~lr * sign(grad)) a small
+  bias or scale can equal another run's, a kernel of many weights practically cannot."""
+  return [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+          if jax.tree_util.keystr(path[-1:]) == "['kernel']"]
+
+
 @pytest.mark.parametrize("color_space,channels", [("lab", 2), ("rgb", 3)])
 def test_create_train_state(color_space, channels):
   config = helpers.config(color_space=color_space)
@@ -144,8 +155,9 @@ def test_one_iteration(case):
   assert int(state.step) == 0 and int(new_state.step) == 1
 
   classify = config.model.head == "classification"
-  assert set(metrics) == _EXPECTED_METRICS[config.loss] | ({"cross_entropy"} if classify
-                                                           else set())
+  assert set(metrics) == (_EXPECTED_METRICS[config.loss]
+                          | ({"cross_entropy"} if classify else set())
+                          | ({"feature_matching"} if config.feature_matching_weight else set()))
   for name, value in metrics.items():
     assert np.shape(value) == () and np.isfinite(value), (name, value)
   assert metrics["l1"] > 0.0
@@ -159,8 +171,8 @@ def test_one_iteration(case):
     assert _tree_equal(state.critic_params, new_state.critic_params)
     assert _tree_equal(state.critic_opt_state, new_state.critic_opt_state)
   else:
-    kernels = lambda params: {k: v["kernel"] for k, v in params.items() if "kernel" in v}
-    assert all(_leaves_changed(kernels(state.critic_params), kernels(new_state.critic_params)))
+    assert all(_leaves_changed(_kernels(state.critic_params),
+                               _kernels(new_state.critic_params)))
     # Adam's step count: one update per critic step.
     assert int(new_state.critic_opt_state[0].count) == config.n_critic
   assert int(new_state.gen_opt_state[0].count) == 1
@@ -215,7 +227,7 @@ def test_deterministic():
   assert not _tree_equal(first_state.gen_params, other_state.gen_params)
 
 
-@pytest.mark.parametrize("case", ["wgan_gp", "lsgan_n_critic_2"])
+@pytest.mark.parametrize("case", ["wgan_gp", "lsgan_n_critic_2", "wgan_gp_augment"])
 def test_iteration_is_critic_steps_then_generator_step(case):
   # train_iteration shares the last critic step's generator forward with the generator step;
   # that must equal running the public steps one after the other with the same keys.
@@ -236,6 +248,23 @@ def test_iteration_is_critic_steps_then_generator_step(case):
   for got, want in zip(jax.tree.leaves((new_state, metrics)),
                        jax.tree.leaves((want_state, want_metrics))):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_critic_augment_changes_what_the_critic_sees_only():
+  # The same initial state, images and key, with and without DiffAugment: the generator's
+  # output (hence its L1) is the same, the critic's scores and every update are not.
+  plain_state, augmented_state = (_fresh(helpers.config(critic_augment=policy))
+                                  for policy in ("", "translation,cutout"))
+  images, key = _images(1), jax.random.key(0)
+  plain, plain_metrics = plain_state[1](plain_state[0], images, key)
+  augmented, augmented_metrics = augmented_state[1](augmented_state[0], images, key)
+  assert float(plain_metrics["l1"]) == float(augmented_metrics["l1"])
+  for name in ("wasserstein", "adversarial", "gradient_penalty"):
+    assert float(plain_metrics[name]) != float(augmented_metrics[name]), name
+  assert all(_leaves_changed(_kernels(plain.critic_params), _kernels(augmented.critic_params)))
+  # The generator's through the critic's scores; its first kernel (one input channel) may keep
+  # every sign of its gradient, which L1 dominates after one step.
+  assert any(_leaves_changed(_kernels(plain.gen_params), _kernels(augmented.gen_params)))
 
 
 def test_golden_one_step():
