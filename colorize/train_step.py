@@ -239,9 +239,9 @@ def _per_sample_uniform(rng: jax.Array, local_batch: int, axis_name: str | None,
   if axis_name is None:
     return jax.random.uniform(rng, (local_batch, *per_sample))
   num_devices = jax.lax.psum(1, axis_name)
-  weights = jax.random.uniform(rng, (num_devices * local_batch, *per_sample))
+  draws = jax.random.uniform(rng, (num_devices * local_batch, *per_sample))
   return jax.lax.dynamic_slice_in_dim(
-      weights, jax.lax.axis_index(axis_name) * local_batch, local_batch)
+      draws, jax.lax.axis_index(axis_name) * local_batch, local_batch)
 
 
 def _augmented(arrays: list[jax.Array], rng: jax.Array, hp: "StepConfig",
@@ -341,17 +341,19 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
     fake, logits, class_logits = outputs
     scores = features = None
     if hp.loss != "l1":
-      seen = _augmented([cond, real, fake], augment_rng, hp, axis_name)
-    if hp.loss != "l1" and hp.feature_matching_weight:
-      # The true pairs' features too, in one forward: the critic has no cross-sample layers.
-      both_labels = None if labels is None else jnp.concatenate([labels, labels])
-      both, sown = state.critic.apply(
-          {"params": state.critic_params}, jnp.concatenate([seen[0], seen[0]]),
-          jnp.concatenate(seen[1:]), both_labels, mutable=["intermediates"])
-      scores = jnp.split(both, 2)[1]
-      features = [jnp.split(f, 2) for f in sown["intermediates"]["features"]]
-    elif hp.loss != "l1":
-      scores = state.critic.apply({"params": state.critic_params}, seen[0], seen[2], labels)
+      seen_cond, seen_real, seen_fake = _augmented([cond, real, fake], augment_rng, hp,
+                                                   axis_name)
+      if hp.feature_matching_weight:
+        # The true pairs' features too, in one forward: the critic has no cross-sample layers.
+        both_labels = None if labels is None else jnp.concatenate([labels, labels])
+        both, sown = state.critic.apply(
+            {"params": state.critic_params}, jnp.concatenate([seen_cond, seen_cond]),
+            jnp.concatenate([seen_real, seen_fake]), both_labels, mutable=["intermediates"])
+        scores = jnp.split(both, 2)[1]
+        features = [jnp.split(f, 2) for f in sown["intermediates"]["features"]]
+      else:
+        scores = state.critic.apply({"params": state.critic_params}, seen_cond, seen_fake,
+                                    labels)
     total, metrics = losses.generator_loss(scores, fake, real, hp.l1_weight, hp.loss, weights)
     if features is not None:
       matching = losses.feature_matching([f for _, f in features], [r for r, _ in features])

@@ -1,8 +1,8 @@
 r"""DiffAugment: the critic's pairs randomly translated and cut out (a screen).
 
     python scripts/sweep.py --sweep=configs/sweeps/diff_augment.py --workdir_root=runs/diffaug
-    python scripts/results_table.py --chroma_gains=0.9,1,1.1 --reference=base \
-        runs/diffaug/*
+
+then the two tables of docs/results.md's "DiffAugment for the critic" (one per recipe).
 
 Zhao et al. 2020 report their largest gains on 10% of CIFAR-10, this project's subset: a
 critic trained on few images memorises them, and transforming every image it sees, real and
