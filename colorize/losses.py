@@ -142,21 +142,31 @@ def sliced_wasserstein(fake: jax.Array, real: jax.Array, num_directions: int = 8
   wherever they sit in the image, so it pays for colours that the image has and the prediction
   lacks (Rabin et al. 2011 match colour distributions this way).
 
+  With a third channel first, the points are (lightness, a, b) and the directions those of
+  the half circle tilted towards the lightness axis by 0, 30 and 60 degrees: the joint
+  distribution of lightness and colour is matched (the N-dimensional colour transfer of Pitié
+  et al. 2005), so a colour is asked for at the lightness where the truth has it, not only
+  somewhere. The lightness must be the same in both sets (the condition), in ab's units.
+
   Args:
-    fake: generated ab [B, H, W, 2].
-    real: true ab, the same shape.
-    num_directions: projections of the half circle.
+    fake: generated ab [B, H, W, 2], or (lightness, a, b) [B, H, W, 3].
+    real: true colours, the same shape.
+    num_directions: projections per tilt of the half circle.
 
   Returns:
     The mean over images and directions, in the units of ab.
   """
-  if fake.shape[-1] != 2:
-    raise ValueError(f"sliced_wasserstein compares ab colours [..., 2], got {fake.shape}")
-  angles = jnp.pi * jnp.arange(num_directions) / num_directions
-  directions = jnp.stack([jnp.cos(angles), jnp.sin(angles)]).astype(fake.dtype)
+  if fake.shape[-1] not in (2, 3):
+    raise ValueError("sliced_wasserstein compares ab colours [..., 2] or (lightness, a, b) "
+                     f"[..., 3], got {fake.shape}")
+  azimuths = jnp.pi * jnp.arange(num_directions) / num_directions
+  tilts = jnp.deg2rad(jnp.array([0.0, 30.0, 60.0]) if fake.shape[-1] == 3 else jnp.zeros(1))
+  tilt, azimuth = (x.ravel() for x in jnp.meshgrid(tilts, azimuths, indexing="ij"))
+  directions = jnp.stack([jnp.sin(tilt), jnp.cos(tilt) * jnp.cos(azimuth),
+                          jnp.cos(tilt) * jnp.sin(azimuth)])[3 - fake.shape[-1]:]
 
-  def sorted_projections(ab):
-    return jnp.sort(ab.reshape(ab.shape[0], -1, 2) @ directions, axis=1)
+  def sorted_projections(x):
+    return jnp.sort(x.reshape(x.shape[0], -1, x.shape[-1]) @ directions.astype(x.dtype), axis=1)
   return jnp.mean(jnp.abs(sorted_projections(fake) - sorted_projections(real)))
 
 

@@ -52,6 +52,7 @@ class StepConfig:
   `class_weight` that of the auxiliary classification of the image's label (model.num_classes);
   `swd_weight` that of the sliced Wasserstein distance between the generated and true colours
   (`losses.sliced_wasserstein`) of each image or, with `swd_scope="batch"`, of the batch;
+  over ab, or with `swd_space="lab"` over lightness and ab jointly;
   `feature_matching_weight` that of the distance between the critic's hidden features of the
   generated and the true pairs (`losses.feature_matching`);
   `critic_augment` names the DiffAugment policies (`diff_augment.parse`) applied to every pair
@@ -67,6 +68,7 @@ class StepConfig:
   class_weight: float = 0.0
   swd_weight: float = 0.0
   swd_scope: str = "image"
+  swd_space: str = "ab"
   feature_matching_weight: float = 0.0
   critic_augment: str = ""
   n_critic: int = 1
@@ -307,16 +309,23 @@ def _critic_update(state: TrainState, cond: jax.Array, real: jax.Array, fake: ja
   return state, metrics
 
 
-def _colour_sets(fake: jax.Array, real: jax.Array, scope: str, axis_name: str | None
-                 ) -> tuple[jax.Array, jax.Array]:
-  """The image sets whose colours `losses.sliced_wasserstein` compares.
+def _colour_sets(cond: jax.Array, fake: jax.Array, real: jax.Array, hp: StepConfig,
+                 axis_name: str | None) -> tuple[jax.Array, jax.Array]:
+  """The point sets whose distributions `losses.sliced_wasserstein` compares.
 
-  "image": each image; "batch": the global batch's pixels as one image [1, pixels, 1, C].
-  Under pmap the batch is gathered from every device, so the distance is the global batch's,
-  as under jit: each device differentiates the same loss, the gather's transpose sums the
-  devices' cotangents for its slice, and the gradients' pmean divides that sum back out.
+  hp.swd_space: "ab", the colours; "lab", (lightness, a, b), the lightness in ab's units.
+  hp.swd_scope: "image", each image; "batch", the global batch's pixels as one image
+  [1, pixels, 1, C]. Under pmap the batch is gathered from every device, so the distance is the
+  global batch's, as under jit: each device differentiates the same loss, the gather's
+  transpose sums the devices' cotangents for its slice, and the gradients' pmean divides that
+  sum back out.
   """
-  if scope == "image":
+  if hp.swd_space == "lab":
+    # The condition is L / 50 - 1 and the colours ab / AB_SCALE: in ab's units the lightness
+    # is (L - 50) / AB_SCALE, whose offset neither the sorting nor the distance sees.
+    lightness = cond * (50.0 / color.AB_SCALE)
+    fake, real = (jnp.concatenate([lightness, x], axis=-1) for x in (fake, real))
+  if hp.swd_scope == "image":
     return fake, real
   if axis_name is not None:
     fake, real = (jax.lax.all_gather(x, axis_name, tiled=True) for x in (fake, real))
@@ -364,7 +373,7 @@ def _generator_update(state: TrainState, cond: jax.Array, real: jax.Array, forwa
       total = total + hp.ce_weight * cross_entropy
       metrics.update(ce_metrics, generator_loss=total)
     if hp.swd_weight:
-      swd = losses.sliced_wasserstein(*_colour_sets(fake, real, hp.swd_scope, axis_name))
+      swd = losses.sliced_wasserstein(*_colour_sets(cond, fake, real, hp, axis_name))
       total = total + hp.swd_weight * swd
       metrics.update(sliced_wasserstein=swd, generator_loss=total)
     if class_logits is not None:

@@ -223,6 +223,7 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
   _require(c.feature_matching_weight == 0 or c.loss != "l1", "feature_matching_weight",
            c.feature_matching_weight, "0 for loss='l1' (it matches the critic's features)")
   _require(c.swd_scope in ("image", "batch"), "swd_scope", c.swd_scope, "'image' or 'batch'")
+  _require(c.swd_space in ("ab", "lab"), "swd_space", c.swd_space, "'ab' or 'lab'")
   accepted = f"'' or a comma-separated subset of {','.join(diff_augment.POLICIES)}"
   try:
     policy = diff_augment.parse(c.critic_augment)

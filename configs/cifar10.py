@@ -69,6 +69,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # Of each image ("image"), or of the global batch's pixels as one set ("batch").
   c.swd_weight = 0.0
   c.swd_scope = "image"
+  # Over the colours alone ("ab"), or the joint distribution of lightness and colour ("lab"):
+  # each colour where the truth has it in lightness.
+  c.swd_space = "ab"
   # Weight of pix2pixHD's feature matching (losses.feature_matching: the critic's hidden
   # features of the generated and the true pairs, matched per image); needs a critic. 0: none.
   c.feature_matching_weight = 0.0

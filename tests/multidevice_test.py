@@ -88,12 +88,12 @@ _CHILD = textwrap.dedent(r'''
       metrics_four={k: float(v) for k, v in metrics_four.items()})
 
   # (b) pmap vs jit, penalty on, with the classification head (its cross-entropy is averaged
-  # over the devices too), the batch's colour distribution (gathered from the devices) and
-  # the critic's augmentation. The penalty's eps and the augmentations are drawn for the
+  # over the devices too), the batch's joint distribution of lightness and colour (gathered
+  # from the devices) and the critic's augmentation. The penalty's eps and the augmentations are drawn for the
   # global batch and sliced per device, so they match jit exactly; dropout masks are drawn
   # per device (the device index is folded into the key), equal to jit's only in
   # distribution, hence dropout 0 here.
-  hp, state, images = setup(swd_weight=10.0, swd_scope="batch",
+  hp, state, images = setup(swd_weight=10.0, swd_scope="batch", swd_space="lab",
                             critic_augment="translation,cutout",
                             model=dict(dropout=0.0, head="classification"))
   jit_state, jit_metrics, _ = run_jit(hp, state, images, 4)

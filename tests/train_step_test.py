@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import skimage
 
 from colorize import color
 from colorize import input_pipeline
@@ -401,16 +402,18 @@ def test_projection_critic_is_told_each_critic_batchs_labels():
     step(state, images, jax.random.key(0))
 
 
-@pytest.mark.parametrize("key,metric", [("swd_weight", "sliced_wasserstein"),
-                                        ("feature_matching_weight", "feature_matching")])
-def test_a_weighted_term_joins_the_generator_loss(key, metric):
+@pytest.mark.parametrize("key,metric,extra", [
+    ("swd_weight", "sliced_wasserstein", {}),
+    ("swd_weight", "sliced_wasserstein", {"swd_space": "lab", "swd_scope": "batch"}),
+    ("feature_matching_weight", "feature_matching", {})])
+def test_a_weighted_term_joins_the_generator_loss(key, metric, extra):
   # With a weight the step logs the term and adds it, weighted, to the generator's loss; the
   # adversarial term is the same (for feature matching, the fake half of the critic's forward
   # over both halves is its forward over the fakes), the critic's update is untouched and the
   # generator's differs.
   states, metrics = {}, {}
   for weight in (0.0, 50.0):
-    config = helpers.config(**{key: weight})
+    config = helpers.config(**{key: weight}, **extra)
     state, step = _fresh(config)
     states[weight], metrics[weight] = step(state, _images(1), jax.random.key(0))
   assert metric not in metrics[0.0]
@@ -450,3 +453,18 @@ def test_sliced_wasserstein_over_the_batch_is_at_most_the_images_mean():
     _, metrics = step(state, _images(1), jax.random.key(0))
     values[scope] = float(metrics["sliced_wasserstein"])
   assert 0 < values["batch"] < values["image"]
+
+
+def test_colour_sets_with_lightness_put_it_in_ab_units():
+  # swd_space="lab": each point is (lightness, a, b), all three in Lab units / AB_SCALE, the
+  # lightness offset by 50 (which sorting and distances do not see); the batch's scope is its
+  # pixels as one image.
+  images = _images(1)[0]
+  cond, real = color.encode(images, "lab")
+  fake = -real
+  hp = train_step.StepConfig(swd_space="lab", swd_scope="batch")
+  fake_set, real_set = train_step._colour_sets(cond, fake, real, hp, None)
+  lab = skimage.color.rgb2lab(images / 255.0).reshape(1, -1, 1, 3)
+  np.testing.assert_allclose(np.asarray(real_set) * color.AB_SCALE, lab - [50, 0, 0], atol=0.01)
+  np.testing.assert_array_equal(fake_set[..., 0], real_set[..., 0])
+  np.testing.assert_array_equal(fake_set[..., 1:], -real_set[..., 1:])

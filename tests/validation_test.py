@@ -135,6 +135,7 @@ def test_non_positive_learning_rate(key, value):
     (dict(feature_matching_weight=-1.0), "feature_matching_weight"),
     (dict(feature_matching_weight=1.0, loss="l1"), "feature_matching_weight"),  # No critic.
     (dict(swd_scope="pixel"), "swd_scope"),
+    (dict(swd_space="rgb"), "swd_space"),
     (dict(critic_augment="translation,color"), "critic_augment"),  # Not one of the policies.
     (dict(critic_augment="cutout", loss="l1"), "critic_augment"),  # No critic.
     (dict(model=dict(num_classes=-1)), "model.num_classes"),
