@@ -32,6 +32,8 @@ _DELTA = 6.0 / 29.0  # f(epsilon) = delta: the same switch seen from the inverse
 # ab / AB_SCALE is the model's target: the sRGB gamut has |a|, |b| < ~110 (a ~ -86..98,
 # b ~ -108..94), so the scaled target is in about [-1, 1].
 AB_SCALE = 110.0
+# L / L_SCALE - 1 is the model's condition: L in [0, 100] becomes [-1, 1].
+L_SCALE = 50.0
 
 # Luma weights of Rec. 601, what Pillow's `Image.convert("L")` uses.
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
@@ -210,7 +212,7 @@ def encode(rgb_uint8: jax.Array, color_space: str) -> tuple[jax.Array, jax.Array
   rgb = jnp.asarray(rgb_uint8, jnp.float32) / 255.0
   if color_space == "lab":
     lab = rgb_to_lab(rgb)
-    return lab[..., :1] / 50.0 - 1.0, lab[..., 1:] / AB_SCALE
+    return lab[..., :1] / L_SCALE - 1.0, lab[..., 1:] / AB_SCALE
   return rgb_to_gray(rgb) * 2.0 - 1.0, rgb * 2.0 - 1.0
 
 
@@ -236,7 +238,7 @@ def decode(condition: jax.Array, prediction: jax.Array, color_space: str) -> jax
   target_channels(color_space)
   prediction = jnp.asarray(prediction, jnp.float32)
   if color_space == "lab":
-    l = (jnp.asarray(condition, jnp.float32) + 1.0) * 50.0
+    l = (jnp.asarray(condition, jnp.float32) + 1.0) * L_SCALE
     return lab_to_rgb_in_gamut(jnp.concatenate([l, prediction * AB_SCALE], axis=-1))
   return jnp.clip((prediction + 1.0) / 2.0, 0.0, 1.0)
 

@@ -19,6 +19,7 @@ Losses ("loss" in the config):
 With the classification head (`model.head`), the generator's loss also has `ab_cross_entropy`;
 with `swd_weight`, `sliced_wasserstein`; with `feature_matching_weight`, `feature_matching`.
 """
+import math
 from typing import Callable
 
 import jax
@@ -159,11 +160,12 @@ def sliced_wasserstein(fake: jax.Array, real: jax.Array, num_directions: int = 8
   if fake.shape[-1] not in (2, 3):
     raise ValueError("sliced_wasserstein compares ab colours [..., 2] or (lightness, a, b) "
                      f"[..., 3], got {fake.shape}")
-  azimuths = jnp.pi * jnp.arange(num_directions) / num_directions
-  tilts = jnp.deg2rad(jnp.array([0.0, 30.0, 60.0]) if fake.shape[-1] == 3 else jnp.zeros(1))
-  tilt, azimuth = (x.ravel() for x in jnp.meshgrid(tilts, azimuths, indexing="ij"))
-  directions = jnp.stack([jnp.sin(tilt), jnp.cos(tilt) * jnp.cos(azimuth),
-                          jnp.cos(tilt) * jnp.sin(azimuth)])[3 - fake.shape[-1]:]
+  angles = jnp.pi * jnp.arange(num_directions) / num_directions
+  directions = jnp.stack([jnp.cos(angles), jnp.sin(angles)])  # [2, D], the ab plane.
+  if fake.shape[-1] == 3:  # [3, 3 D]: each tilted towards the lightness axis.
+    directions = jnp.concatenate(
+        [jnp.stack([jnp.full(num_directions, math.sin(t)), *(math.cos(t) * directions)])
+         for t in map(math.radians, (0.0, 30.0, 60.0))], axis=1)
 
   def sorted_projections(x):
     return jnp.sort(x.reshape(x.shape[0], -1, x.shape[-1]) @ directions.astype(x.dtype), axis=1)

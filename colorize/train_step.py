@@ -321,9 +321,9 @@ def _colour_sets(cond: jax.Array, fake: jax.Array, real: jax.Array, hp: StepConf
   sum back out.
   """
   if hp.swd_space == "lab":
-    # The condition is L / 50 - 1 and the colours ab / AB_SCALE: in ab's units the lightness
-    # is (L - 50) / AB_SCALE, whose offset neither the sorting nor the distance sees.
-    lightness = cond * (50.0 / color.AB_SCALE)
+    # The condition is L / L_SCALE - 1 and the colours ab / AB_SCALE: in ab's units the
+    # lightness is (L - L_SCALE) / AB_SCALE, whose offset neither sorting nor distance sees.
+    lightness = cond * (color.L_SCALE / color.AB_SCALE)
     fake, real = (jnp.concatenate([lightness, x], axis=-1) for x in (fake, real))
   if hp.swd_scope == "image":
     return fake, real

@@ -89,10 +89,10 @@ _CHILD = textwrap.dedent(r'''
 
   # (b) pmap vs jit, penalty on, with the classification head (its cross-entropy is averaged
   # over the devices too), the batch's joint distribution of lightness and colour (gathered
-  # from the devices) and the critic's augmentation. The penalty's eps and the augmentations are drawn for the
-  # global batch and sliced per device, so they match jit exactly; dropout masks are drawn
-  # per device (the device index is folded into the key), equal to jit's only in
-  # distribution, hence dropout 0 here.
+  # from the devices) and the critic's augmentation. The penalty's eps and the augmentations
+  # are drawn for the global batch and sliced per device, so they match jit exactly; dropout
+  # masks are drawn per device (the device index is folded into the key), equal to jit's
+  # only in distribution, hence dropout 0 here.
   hp, state, images = setup(swd_weight=10.0, swd_scope="batch", swd_space="lab",
                             critic_augment="translation,cutout",
                             model=dict(dropout=0.0, head="classification"))
