@@ -92,6 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   inference.add_chroma_gain_flag(p)
   inference.add_temperature_flag(p)
   inference.add_flip_average_flag(p)
+  inference.add_transport_flag(p)
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
   if not 1 <= args.batch_size <= inference.MAX_BATCH_SIZE:
@@ -268,7 +269,7 @@ def run(argv: list[str] | None = None) -> int:
     colorizer = inference.Colorizer.from_workdir(
         args.workdir, args.step, batch_size=args.batch_size, native=args.native,
         chroma_gain=args.chroma_gain, temperature=args.temperature,
-        flip_average=args.flip_average)
+        flip_average=args.flip_average, transport_strength=args.transport)
     try:
       os.makedirs(args.output, exist_ok=True)
     except OSError as e:

@@ -238,10 +238,12 @@ class Decoding:
     temperature: `--temperature`, a classification head's annealed-mean temperature (None:
       the run's own).
     flip_average: `--flip_average`, each prediction averaged with the mirrored image's.
+    transport: `--transport`, how far the colours move along the run's colour transport.
   """
   chroma_gain: float = 1.0
   temperature: float | None = None
   flip_average: bool = False
+  transport: float = 0.0
 
   def _parts(self) -> list[tuple[str, str, str]]:
     """(folder, label, flag) of each choice that differs from the run's own colours."""
@@ -252,6 +254,8 @@ class Decoding:
       parts.append(("flip_average", "flip avg", "--flip_average"))
     if g != 1:
       parts.append((f"chroma_gain-{g:g}", f"chroma x{g:g}", f"--chroma_gain={g:g}"))
+    if s := self.transport:
+      parts.append((f"transport-{s:g}", f"transport {s:g}", f"--transport={s:g}"))
     return parts
 
   def folder(self) -> str:
@@ -295,6 +299,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
   inference.add_chroma_gain_flag(p)
   inference.add_temperature_flag(p)
   inference.add_flip_average_flag(p)
+  inference.add_transport_flag(p)
   inference.add_compilation_cache_flag(p)
   args = p.parse_args(argv)
   if not args.workdir:
@@ -391,7 +396,7 @@ def run(argv: list[str] | None = None) -> int:
     colorizers = [_colorizer(w, g, args) for w, g in zip(workdirs, generators)]
     losses = [inference.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
-    decoding = Decoding(args.chroma_gain, args.temperature, args.flip_average)
+    decoding = Decoding(args.chroma_gain, args.temperature, args.flip_average, args.transport)
     sub_folder = os.path.join(sub_folder, decoding.folder())
     main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
     atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)
@@ -419,6 +424,7 @@ def run(argv: list[str] | None = None) -> int:
         "workdir": workdir, "step": generator.step, "loss": loss, "source": source,
         "num_images": len(references), "chroma_gain": args.chroma_gain,
         "temperature": args.temperature, "flip_average": args.flip_average,
+        "transport": args.transport,
         "seconds": round(time.perf_counter() - run_started, 2),  # Colorize + score.
         "metrics": rows[-1].metrics, "baselines": baselines,
         "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images})
@@ -449,10 +455,18 @@ def run(argv: list[str] | None = None) -> int:
 def _colorizer(workdir: str, generator: inference.Generator,
                args: argparse.Namespace) -> inference.Colorizer:
   """The Colorizer of one workdir's generator with the flags' decoding; UserError names it."""
+  decoding = dict(batch_size=args.batch_size, chroma_gain=args.chroma_gain,
+                  temperature=args.temperature, flip_average=args.flip_average)
   try:
-    return inference.Colorizer(generator, batch_size=args.batch_size,
-                               chroma_gain=args.chroma_gain, temperature=args.temperature,
-                               flip_average=args.flip_average)
+    colorizer = inference.Colorizer(generator, **decoding)
+    if not args.transport:
+      return colorizer
+    config = inference.read_config(workdir)
+    if args.data_dir is not None:
+      config.data_dir = args.data_dir
+    return inference.Colorizer(
+        generator, **decoding, transport_strength=args.transport,
+        transport=inference.run_transport(workdir, colorizer, config))
   except UserError as e:
     raise UserError(f"{workdir}: {e}") from None
 

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import itertools
 import json
 import logging
 import os
@@ -31,12 +32,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 from PIL import Image
 
+from colorize import atomic
 from colorize import batches
 from colorize import color
 from colorize import errors
 from colorize import image_files
 from colorize import models
 from colorize import train_step
+from colorize import transport as transport_lib
 from colorize import validation
 from colorize.errors import UserError
 
@@ -48,6 +51,9 @@ MAX_BATCH_SIZE = 1024
 # smaller than this round up to a power of two, so a handful of compiled shapes serve any size.
 _MAX_CHUNK = 1 << 18
 _MIN_CHUNK = 1 << 10
+# Training images whose predicted and true colours fit a run's colour transport: two million
+# pixels at 32x32, against the map's 1001 quantiles per axis.
+TRANSPORT_IMAGES = 2048
 
 ColorArray = np.ndarray  # uint8 | uint16 | float32 [H, W, C], C in {1, 3}: an image without alpha.
 
@@ -157,6 +163,27 @@ def add_flip_average_flag(parser: argparse.ArgumentParser) -> None:
       "--flip_average", action="store_true",
       help="Average the colours predicted for each image and for its mirror image (a "
            "test-time ensemble of two views; twice the model's work).")
+
+
+def check_transport(value) -> float:
+  """`value` (a number or its text) as a colour transport's strength (see `Colorizer`).
+
+  Raises:
+    ValueError: not a number in [0, 1]; the message says what to give.
+  """
+  return _number(value, lambda s: 0 <= s <= 1,
+                 f"transport {value!r}: give a number from 0 (the model's colours) to 1 (moved "
+                 "all the way to the training split's distribution)")
+
+
+def add_transport_flag(parser: argparse.ArgumentParser) -> None:
+  """Adds `--transport` (see `Colorizer`) to a command's flags."""
+  parser.add_argument(
+      "--transport", type=_flag_type(check_transport), default=0.0,
+      help="Move the predicted colours this far (0..1) towards the true colours' distribution "
+           "of the run's training split (colorize/transport.py), starting from --chroma_gain "
+           "times them. The map is fit once per checkpoint, from the training split, and kept "
+           "in <workdir>/eval/<step>/. 0 (default): no move.")
 
 
 def use_compilation_cache(directory: str | None) -> None:
@@ -401,7 +428,9 @@ class Colorizer:
 
   def __init__(self, generator: Generator, *, batch_size: int = DEFAULT_BATCH_SIZE,
                native: bool = False, chroma_gain: float = 1.0,
-               temperature: float | None = None, flip_average: bool = False):
+               temperature: float | None = None, flip_average: bool = False,
+               transport: transport_lib.Transport | None = None,
+               transport_strength: float = 0.0):
     """Wraps a restored generator.
 
     Args:
@@ -417,13 +446,22 @@ class Colorizer:
         the run's (`models.UNetGenerator`); None keeps the run's.
       flip_average: average the colours predicted for each image and for its mirror image
         (mirrored back): a test-time ensemble of two views, at twice the model's work.
+      transport: the colour transport of this generator's predictions, decoded as above
+        (`fit_transport`); needed when transport_strength > 0.
+      transport_strength: move each colour this far (0..1) from chroma_gain times the
+        prediction towards where the transport maps the prediction (`transport.apply`).
 
     Raises:
-      ValueError: a negative or non-finite chroma_gain, or a temperature that is not a
-        finite number > 0.
+      ValueError: a negative or non-finite chroma_gain, a temperature that is not a finite
+        number > 0, a transport_strength outside [0, 1] or one without a transport.
       UserError: a temperature for a generator without a classification head.
     """
     self.chroma_gain = check_chroma_gain(chroma_gain)
+    self.transport_strength = check_transport(transport_strength)
+    if self.transport_strength and transport is None:
+      raise ValueError(f"transport_strength={transport_strength} needs a transport "
+                       "(fit_transport)")
+    self.transport = transport
     if temperature is not None:
       if generator.module.head != "classification":
         raise UserError(f"a temperature ({temperature:g}) applies to a classification head "
@@ -444,8 +482,8 @@ class Colorizer:
     Args:
       workdir: a training workdir.
       step: the checkpoint's step; the latest when None.
-      **kwargs: `batch_size`, `native`, `chroma_gain`, `temperature`, `flip_average` (see
-        `__init__`).
+      **kwargs: `batch_size`, `native`, `chroma_gain`, `temperature`, `flip_average`,
+        `transport_strength` (see `__init__`; the transport is the run's, `run_transport`).
 
     Returns:
       A Colorizer.
@@ -455,10 +493,15 @@ class Colorizer:
         classification head (naming the workdir).
     """
     generator = restore_generator(workdir, step)
+    strength = kwargs.pop("transport_strength", 0.0)
     try:
-      return cls(generator, **kwargs)
+      colorizer = cls(generator, **kwargs)
     except UserError as e:
       raise UserError(f"{workdir}: {e}") from None
+    if not strength:
+      return colorizer
+    return cls(generator, **kwargs, transport_strength=strength,
+               transport=run_transport(workdir, colorizer, read_config(workdir)))
 
   def __call__(self, image: np.ndarray | Image.Image) -> np.ndarray:
     """Colorizes one image; see `colorize_batch`."""
@@ -480,8 +523,14 @@ class Colorizer:
     else:
       abs_hw2 = self._small_ab([pixels for pixels, _ in split])
     # One image at a time from here: only one full-size ab and L are held at once.
-    return [_recombine(pixels, ab * np.float32(self.chroma_gain), alpha)
+    return [_recombine(pixels, self._decoded(ab), alpha)
             for (pixels, alpha), ab in zip(split, abs_hw2)]
+
+  def _decoded(self, ab: np.ndarray) -> np.ndarray:
+    """The predicted ab with the chroma gain and the colour transport applied."""
+    if not self.transport_strength:
+      return ab * np.float32(self.chroma_gain)
+    return transport_lib.apply(self.transport, ab, self.transport_strength, self.chroma_gain)
 
   def predict_ab(self, images_BSS3: np.ndarray) -> np.ndarray:
     """The model alone: ab [B, S, S, 2] of uint8 RGB images at the training resolution."""
@@ -513,6 +562,76 @@ class Colorizer:
     ab = _predict_ab(g.module, g.variables, np.pad(views, [(0, 0)] + pad, mode="reflect"),
                      g.color_space)[:, :height, :width]
     return np.asarray(models.mirror_mean(ab) if self.flip_average else ab)[0]
+
+
+@jax.jit
+def _ab_fn(rgb_N3: jax.Array) -> jax.Array:
+  """Lab ab of uint8 sRGB pixels [N, 3]."""
+  return color.rgb_to_lab(rgb_N3.astype(jnp.float32) / 255.0)[:, 1:]
+
+
+def fit_transport(colorizer: Colorizer, config: ml_collections.ConfigDict,
+                  num_images: int = TRANSPORT_IMAGES) -> transport_lib.Transport:
+  """Fits the colour transport of `colorizer`'s predictions on the run's training split.
+
+  Args:
+    colorizer: the run's generator, decoded as it will be used (flip average, temperature;
+      the chroma gain does not matter, `transport.apply`).
+    config: the run's config (`read_config`), which names its data.
+    num_images: the first this many training images, each squeezed to the training size as
+      colorizing does.
+
+  Returns:
+    The map from the predicted to the true ab of those images' pixels.
+
+  Raises:
+    UserError: the training split cannot be read (the message says which data is needed).
+  """
+  # The data stack (grain, tfds) only when a map is fit: colorizing needs neither.
+  from colorize import input_pipeline  # pylint: disable=g-import-not-at-top
+  size = colorizer.generator.image_size
+  try:
+    images = [_model_input(image, size) for image in
+              itertools.islice(input_pipeline.train_images(config), num_images)]
+  except UserError as e:
+    raise UserError(f"the colour transport is fit on the run's training split once: {e}"
+                    ) from None
+  if not images:
+    raise UserError(f"{config.dataset} {config.train_split!r} holds no image to fit the "
+                    "colour transport on")
+  predicted = np.stack(colorizer._small_ab(images))  # pylint: disable=protected-access
+  true = _map_pixels(_ab_fn, np.stack(images).reshape(-1, 3))
+  return transport_lib.fit(predicted.reshape(-1, 2), true)
+
+
+def run_transport(workdir: str, colorizer: Colorizer,
+                  config: ml_collections.ConfigDict) -> transport_lib.Transport:
+  """The run's colour transport: read from its eval/<step>/ folder, or fit and kept there.
+
+  Args:
+    workdir: the training workdir of `colorizer`'s generator.
+    colorizer: see `fit_transport`.
+    config: see `fit_transport` (e.g. with another data_dir than the workdir's).
+
+  Returns:
+    The transport.
+
+  Raises:
+    UserError: a kept map that is unreadable, or a training split that cannot be read.
+  """
+  g = colorizer.generator
+  name = "transport" + ("-flip_average" if colorizer.flip_average else "")
+  if g.module.head == "classification":
+    name += f"-temperature-{g.module.temperature:g}"
+  path = os.path.join(workdir, "eval", str(g.step), name + ".npz")
+  if os.path.exists(path):
+    return transport_lib.load(path)
+  transport = fit_transport(colorizer, config)
+  try:
+    atomic.write_bytes(path, transport_lib.to_bytes(transport), inside=workdir)
+  except OSError as e:  # A read-only workdir: the map is fit again next time.
+    absl_logging.warning("cannot keep the colour transport in %s (%s)", path, e.strerror or e)
+  return transport
 
 
 def _recombine(pixels: ColorArray, ab_hw2: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

@@ -5,6 +5,7 @@ r"""One results table over seeds: mean ± standard deviation per group of runs.
     python scripts/results_table.py --chroma_gains=1,1.2 --reference=chosen runs/final/chosen,*
     python scripts/results_table.py --temperatures=0.38,0.2 runs/classify/*
     python scripts/results_table.py --flip_average=both runs/tta/*
+    python scripts/results_table.py --chroma_gains=0.8 --transports=0,0.5 runs/final/chosen,*
 
 Runs whose workdir names differ only in `seed=<n>` form one group (`ema_decay=0.999,seed=0`
 and `ema_decay=0.999,seed=1` are the group `ema_decay=0.999`; a name that is only a seed is
@@ -19,7 +20,9 @@ With `--chroma_gains`, each run is also scored with its predicted chroma scaled 
 classification head are scored decoded at each temperature (evaluate's `--temperature`), each
 a group of its own, and the other runs as they are; with `--flip_average=both`, each run is
 scored as it is and with evaluate's `--flip_average` (the group '<group> flip avg'), and with
-`yes` only so. The gray and mean-colour baselines come from
+`yes` only so; with `--transports`, each run is also scored with its colours moved along its
+colour transport (evaluate's `--transport`), each strength (after each chroma gain) a group of
+its own. The gray and mean-colour baselines come from
 the first run's evaluation (they depend on the
 images only). Prints a Markdown table; with `--plot=FILE.png`, also draws every group as a
 point of pooled PSNR against the colourfulness ratio and against the ab-histogram
@@ -28,6 +31,7 @@ intersection (`plots.plot_tradeoff`), with the colour targets of docs/results.md
 import argparse
 import collections
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -168,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--chroma_gains", default="1", help="Comma-separated gains: each run is "
                  "also scored with its predicted chroma scaled by each (evaluate's "
                  "--chroma_gain), as the group '<group> chroma x<gain>'.")
+  p.add_argument("--transports", default="0", help="Comma-separated strengths: each run is "
+                 "also scored with its colours moved that far along its colour transport "
+                 "(evaluate's --transport; after each chroma gain), as the group "
+                 "'<group> transport <strength>'.")
   p.add_argument("--temperatures", help="Comma-separated annealed-mean temperatures: each run "
                  "with a classification head is scored decoded at each (evaluate's "
                  "--temperature), as the group '<group> T<temperature>'.")
@@ -185,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
       raise UserError(f"--chroma_gains={args.chroma_gains}: give numbers >= 0, e.g. "
                       "1,1.2") from None
     try:
+      transports = [inference.check_transport(s) for s in args.transports.split(",")]
+    except ValueError:
+      raise UserError(f"--transports={args.transports}: give numbers from 0 to 1, e.g. "
+                      "0,0.5") from None
+    try:
       temperatures = [inference.check_temperature(t)
                       for t in (args.temperatures.split(",") if args.temperatures else [])]
     except ValueError:
@@ -195,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
       classify = inference.read_config(workdir).model.head == "classification"
       for temperature in (temperatures if classify and temperatures else [None]):
         for flip in FLIP_AVERAGE[args.flip_average]:
-          for gain in gains:
-            decoding = evaluate.Decoding(gain, temperature, flip)
+          for gain, strength in itertools.product(gains, transports):
+            decoding = evaluate.Decoding(gain, temperature, flip, strength)
             name = " ".join(filter(None, [group, decoding.label()]))
             records[name][seed] = run_metrics(workdir, args.split, decoding)
     if args.reference and args.reference not in records:

@@ -11,6 +11,7 @@ import skimage.metrics
 
 from colorize import color
 from colorize import evaluate
+from colorize import inference
 from colorize import scoring
 from colorize import input_pipeline
 from colorize import metrics
@@ -248,12 +249,15 @@ def test_temperature_is_for_classification_heads_only(runs, capsys):
      "T0.2 chroma x1.2"),
     (evaluate.Decoding(1.2, None, True), os.path.join("flip_average", "chroma_gain-1.2"),
      "flip avg chroma x1.2"),
+    (evaluate.Decoding(0.8, None, False, 0.5), os.path.join("chroma_gain-0.8", "transport-0.5"),
+     "chroma x0.8 transport 0.5"),
 ])
 def test_decoding_names_and_flags(decoding, folder, label):
   """The folder and label name each choice; the flags parse back to the same decoding."""
   assert (decoding.folder(), decoding.label()) == (folder, label)
   args = evaluate._parse_args(["--workdir=w"] + decoding.flags())
-  assert evaluate.Decoding(args.chroma_gain, args.temperature, args.flip_average) == decoding
+  assert evaluate.Decoding(args.chroma_gain, args.temperature, args.flip_average,
+                           args.transport) == decoding
 
 
 def test_command_on_another_split(runs):
@@ -283,6 +287,24 @@ def test_flip_average_is_scored_in_its_own_folder(runs):
   record = json.loads((step / "flip_average" / "metrics.json").read_text())
   assert record["flip_average"] is True
   assert f"| {runs / 'a'} (flip avg) |" in (step / "flip_average" / "table.md").read_text()
+
+
+def test_transport_is_scored_in_its_own_folder_and_its_map_kept(runs, monkeypatch):
+  """Moved all the way, the colours are spread as the training split's: far more colourful
+  than a model trained for two steps; the map is fit once, then read."""
+  step = runs / "a" / "eval" / "2"
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=8"]) == 0
+  own = json.loads((step / "metrics.json").read_text())["metrics"]
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=8", "--transport=1"]) == 0
+  record = json.loads((step / "transport-1" / "metrics.json").read_text())
+  assert record["transport"] == 1 and (step / "transport.npz").is_file()
+  assert record["metrics"]["colorfulness_ratio"] > 2 * own["colorfulness_ratio"]
+  assert record["metrics"]["ab_hist_intersection"] > own["ab_hist_intersection"]
+  monkeypatch.setattr(inference, "fit_transport", lambda *_: pytest.fail("fit again"))
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=8", "--transport=0.5"]) == 0
+  half = json.loads((step / "transport-0.5" / "metrics.json").read_text())["metrics"]
+  assert own["colorfulness_ratio"] < half["colorfulness_ratio"] < record["metrics"][
+      "colorfulness_ratio"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -269,6 +269,22 @@ def test_chroma_gain_scales_chroma_at_the_same_hue_and_lightness(colorizer):
     colorize.Colorizer(colorizer.generator, chroma_gain=-1.0)
 
 
+def test_transport_moves_colours_towards_the_training_split_at_the_same_lightness(workdir,
+                                                                                 colorizer):
+  """A model trained for two steps is dull; moved all the way, its colours are as vivid as
+  the training split's, and the output's L is still the input's."""
+  image = np.random.default_rng(7).integers(0, 256, (12, 10, 3), np.uint8)
+  moved = colorize.Colorizer.from_workdir(str(workdir), transport_strength=1.0)
+  assert moved.transport is not None
+  chroma = {name: np.hypot(*np.moveaxis(np.asarray(color.rgb_to_lab(c(image) / 255.0))[..., 1:],
+                                        -1, 0)).mean()
+            for name, c in (("own", colorizer), ("moved", moved))}
+  assert chroma["moved"] > 2 * chroma["own"]
+  _assert_same_lightness(image / 255.0, moved(image))
+  with pytest.raises(ValueError, match="needs a transport"):
+    colorize.Colorizer(colorizer.generator, transport_strength=0.5)
+
+
 def test_flip_average_is_the_mean_of_the_two_views_and_mirror_symmetric(colorizer):
   images = np.random.default_rng(6).integers(0, 256, (3, 16, 16, 3), np.uint8)
   mirrored = images[:, :, ::-1]

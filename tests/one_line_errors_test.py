@@ -177,6 +177,10 @@ CASES = {
         lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
                                f"--output={s / 'out'}", "--chroma_gain=-0.5"), 2,
         ("--chroma_gain", "'-0.5'", "give a finite number >= 0")),
+    "colorize: transport beyond 1": Case(
+        lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
+                               f"--output={s / 'out'}", "--transport=1.5"), 2,
+        ("--transport", "'1.5'", "give a number from 0")),
     "colorize: a temperature for a regression run": Case(
         lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
                                f"--output={s / 'out'}", "--temperature=0.2"), 2,

@@ -33,12 +33,17 @@ def _run(root, name, psnr, delta_e, step=10, sub="", head="regression"):
   return str(workdir)
 
 
+def _rows(capsys):
+  """The printed table's rows by their first cell, each split into cells."""
+  return {line.split(" | ")[0][2:]: line.split(" | ")
+          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+
+
 def test_groups_by_seed_with_mean_std_and_paired_differences(tmp_path, capsys):
   runs = [_run(tmp_path, "seed=0", 21.0, 10.0), _run(tmp_path, "seed=1", 23.0, 12.0),
           _run(tmp_path, "ema=0.9,seed=0", 21.5, 9.0), _run(tmp_path, "ema=0.9,seed=1", 24.5, 11.0)]
   assert results_table.main(runs + ["--reference=base"]) == 0
-  rows = {line.split(" | ")[0][2:]: line.split(" | ")
-          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+  rows = _rows(capsys)
   assert rows["base"][1] == "0,1" and rows["base"][2] == "22.00 ± 1.41"  # std with ddof=1.
   assert rows["ema=0.9"][2] == "23.00 ± 2.12"
   # Paired by seed: +0.5 and +1.5 dB; -1 and -1 in ΔE00.
@@ -51,12 +56,24 @@ def test_chroma_gains_are_groups_of_their_own(tmp_path, capsys):
   _run(tmp_path, "seed=0", 20.0, 11.0, sub="chroma_gain-1.2")
   _run(tmp_path, "seed=1", 22.5, 12.5, sub="chroma_gain-1.2")
   assert results_table.main(runs + ["--chroma_gains=1,1.2", "--reference=base"]) == 0
-  rows = {line.split(" | ")[0][2:]: line.split(" | ")
-          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+  rows = _rows(capsys)
   assert rows["base chroma x1.2"][2] == "21.25 ± 1.77"
   assert rows["base chroma x1.2"][-2:] == ["-0.75 ± 0.35", "+0.75 ± 0.35 |"]
   assert results_table.main(runs + ["--chroma_gains=1,-2"]) == 2
   assert "--chroma_gains=1,-2: give numbers >= 0" in capsys.readouterr().err
+
+
+def test_transports_are_groups_of_their_own_after_each_gain(tmp_path, capsys):
+  runs = [_run(tmp_path, "seed=0", 21.0, 10.0)]
+  _run(tmp_path, "seed=0", 20.0, 11.0, sub="transport-0.5")
+  _run(tmp_path, "seed=0", 20.5, 10.5, sub="chroma_gain-0.8")
+  _run(tmp_path, "seed=0", 20.8, 10.2, sub="chroma_gain-0.8/transport-0.5")
+  assert results_table.main(runs + ["--chroma_gains=1,0.8", "--transports=0,0.5"]) == 0
+  rows = _rows(capsys)
+  assert rows["base transport 0.5"][2] == "20.00"
+  assert rows["base chroma x0.8 transport 0.5"][2] == "20.80"
+  assert results_table.main(runs + ["--transports=0,2"]) == 2
+  assert "--transports=0,2: give numbers from 0 to 1" in capsys.readouterr().err
 
 
 def test_flip_average_is_a_group_of_its_own(tmp_path, capsys):
@@ -65,8 +82,7 @@ def test_flip_average_is_a_group_of_its_own(tmp_path, capsys):
   _run(tmp_path, "seed=0", 21.3, 9.8, sub="flip_average")
   _run(tmp_path, "seed=0", 21.1, 9.9, sub="flip_average/chroma_gain-1.2")
   assert results_table.main(runs + ["--flip_average=both", "--chroma_gains=1,1.2"]) == 0
-  rows = {line.split(" | ")[0][2:]: line.split(" | ")
-          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+  rows = _rows(capsys)
   assert {"base", "base flip avg", "base flip avg chroma x1.2"} <= set(rows)
   assert rows["base flip avg"][2] == "21.30" and rows["base flip avg chroma x1.2"][2] == "21.10"
   assert results_table.main(runs + ["--flip_average=yes"]) == 0
@@ -82,8 +98,7 @@ def test_temperatures_are_groups_of_their_own_for_classification_runs(tmp_path, 
        head="classification")
   _run(tmp_path, "seed=0", 20.5, 10.5, sub="chroma_gain-1.2")
   assert results_table.main(runs + ["--temperatures=0.2", "--chroma_gains=1,1.2"]) == 0
-  rows = {line.split(" | ")[0][2:]: line.split(" | ")
-          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+  rows = _rows(capsys)
   # The regression run as it is; the classification run only at the temperatures asked for.
   assert {"base", "base chroma x1.2", "zhang T0.2", "zhang T0.2 chroma x1.2"} <= set(rows)
   assert "zhang" not in rows

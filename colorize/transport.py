@@ -1,0 +1,149 @@
+"""Colour transport after training: the predicted colours moved towards the true distribution.
+
+A model trained for accuracy predicts, where it is unsure, colours near the mean: its colours
+are right on average and too few, too gray. Freirich et al. 2021 ("A theory of the
+distortion-perception tradeoff in Wasserstein space") show that for squared error the best
+estimator whose outputs are distributed as the truth is the minimum-error one followed by the
+optimal transport map T from its outputs' distribution to the truth's, and that the best
+estimators in between are x + strength * (T(x) - x): error grows with strength squared, while
+the distribution moves linearly towards the truth (Ohayon et al. 2025 build a restoration
+method on it). Here the distributions are of single pixels' ab, so the map moves each
+predicted colour on its own, by its value alone; it cannot put a colour on the right object,
+but it moves predicted colours to where true ones are, which a chroma gain (ab times a
+constant) cannot: it changes hues' shares, not only their strength.
+
+The map is fit between the run's predictions on its own training split and those images'
+true ab, by iterative distribution transfer (Pitié et al. 2007, "Automated colour grading
+using colour distribution transfer"): rotate the ab plane, match each axis's 1-D distribution
+by its quantiles, repeat at other angles. Its result is distributed as the target (up to the
+quantile grid); it is close to, not exactly, the optimal map. What it does to the scores is
+measured in docs/results.md.
+"""
+import dataclasses
+import io
+
+import numpy as np
+
+from colorize.errors import UserError
+
+ITERATIONS = 20  # Rotations; the moved colours' distribution has settled well before.
+KNOTS = 1001  # Quantiles per axis and iteration: a piecewise-linear 1-D map.
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0  # Successive angles spread evenly over the quarter turn.
+
+
+@dataclasses.dataclass(frozen=True)
+class Transport:
+  """A fit map: at iteration k, rotate by angles[k], then map each axis's quantiles.
+
+  Attributes:
+    angles: [K] radians; the ab plane is rotated so that axis j is (cos, sin) turned by j * 90.
+    source: [K, 2, KNOTS] the moved predictions' quantiles along each rotated axis.
+    target: [K, 2, KNOTS] the true colours' quantiles along the same axes.
+  """
+  angles: np.ndarray
+  source: np.ndarray
+  target: np.ndarray
+
+
+def _rotation(angle: float) -> np.ndarray:
+  """[2, 2]: ab @ rotation gives the coordinates along the two axes of `angle`."""
+  c, s = np.cos(angle), np.sin(angle)
+  return np.array([[c, -s], [s, c]])
+
+
+def _increasing(quantiles: np.ndarray) -> np.ndarray:
+  """Quantiles made strictly increasing (np.interp's knots); ties become tiny steps."""
+  return np.maximum.accumulate(quantiles) + np.arange(len(quantiles)) * 1e-9
+
+
+def fit(source_N2: np.ndarray, target_M2: np.ndarray, iterations: int = ITERATIONS) -> Transport:
+  """Fits the map that moves the colours `source_N2` to be distributed as `target_M2`.
+
+  Args:
+    source_N2: predicted ab [N, 2] (Lab units) of the training split's pixels.
+    target_M2: true ab [M, 2] of the same (or other) pixels; M need not equal N.
+    iterations: rotations (module docstring).
+
+  Returns:
+    The Transport; `apply(t, source_N2, 1)` is distributed as `target_M2`.
+
+  Raises:
+    ValueError: an empty or non-finite set of colours.
+  """
+  levels = np.linspace(0.0, 1.0, KNOTS)
+  x = np.asarray(source_N2, np.float64)
+  y = np.asarray(target_M2, np.float64)
+  for name, ab in (("source", x), ("target", y)):
+    if ab.ndim != 2 or ab.shape[1] != 2 or not len(ab) or not np.isfinite(ab).all():
+      raise ValueError(f"{name} colours must be a non-empty finite [N, 2] array, got "
+                       f"shape {ab.shape}")
+  angles = (np.arange(iterations) * _GOLDEN % 1.0) * np.pi / 2
+  source, target = [], []
+  for angle in angles:
+    rotation = _rotation(angle)
+    xr, yr = x @ rotation, y @ rotation
+    source.append([_increasing(np.quantile(xr[:, j], levels)) for j in range(2)])
+    target.append([np.quantile(yr[:, j], levels) for j in range(2)])
+    x = _step(xr, source[-1], target[-1]) @ rotation.T
+  return Transport(angles, np.array(source), np.array(target))
+
+
+def _step(rotated_N2: np.ndarray, source_2K: np.ndarray, target_2K: np.ndarray) -> np.ndarray:
+  """Each rotated axis mapped from its source quantiles to its target quantiles."""
+  return np.stack([np.interp(rotated_N2[:, j], source_2K[j], target_2K[j]) for j in range(2)],
+                  axis=1)
+
+
+def apply(transport: Transport, ab: np.ndarray, strength: float,
+          chroma_gain: float = 1.0) -> np.ndarray:
+  """Moves predicted colours `strength` of the way along the map, from their scaled chroma.
+
+  The fit is equivariant to scaling its source (each axis's quantiles scale with it), so the
+  map fit on `ab` also serves `chroma_gain * ab`: T(ab) is where both end.
+
+  Args:
+    transport: from `fit`, on predictions decoded as `ab` is (not scaled).
+    ab: predicted ab [..., 2] in Lab units.
+    strength: 0 leaves the colours at `chroma_gain * ab`; 1 moves them to T(ab), distributed
+      as the fit's target.
+    chroma_gain: where the path starts (a chroma gain below 1 starts nearer the colours'
+      mean, where the per-pixel error of the path grows more slowly; docs/results.md).
+
+  Returns:
+    float32 ab of `ab`'s shape: g * ab + strength * (T(ab) - g * ab).
+  """
+  flat = np.asarray(ab, np.float64).reshape(-1, 2)
+  start = chroma_gain * flat
+  if strength:
+    moved = flat
+    for angle, source, target in zip(transport.angles, transport.source, transport.target):
+      rotation = _rotation(angle)
+      moved = _step(moved @ rotation, source, target) @ rotation.T
+    start = start + strength * (moved - start)
+  return start.astype(np.float32).reshape(np.shape(ab))
+
+
+def to_bytes(transport: Transport) -> bytes:
+  """`transport` as the bytes of an .npz file (for `atomic.write_bytes`)."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **dataclasses.asdict(transport))
+  return buffer.getvalue()
+
+
+def load(path: str) -> Transport:
+  """Reads a map written as `to_bytes` gives it.
+
+  Raises:
+    UserError: the file is missing, unreadable or not a colour transport (named).
+  """
+  try:
+    with np.load(path) as f:
+      transport = Transport(**{k.name: f[k.name] for k in dataclasses.fields(Transport)})
+  except (OSError, KeyError, ValueError, TypeError) as e:
+    raise UserError(f"{path}: not a readable colour transport ({type(e).__name__}: {e}); "
+                    "delete it and it is fit again") from None
+  k = len(transport.angles)
+  if transport.source.shape != (k, 2, KNOTS) or transport.target.shape != (k, 2, KNOTS):
+    raise UserError(f"{path}: a colour transport of another shape than this version's "
+                    f"({k} x 2 x {KNOTS} knots); delete it and it is fit again")
+  return transport

@@ -1,0 +1,93 @@
+"""colorize.transport: the fit map moves colours to the target's distribution, and no further."""
+import numpy as np
+import pytest
+import scipy.stats
+
+from colorize import transport
+from colorize.errors import UserError
+
+
+def _source(n, seed):
+  """Dull colours: a narrow, tilted Gaussian near gray."""
+  z = np.random.default_rng(seed).normal(size=(n, 2))
+  return z @ np.array([[6.0, 2.0], [0.0, 3.0]]) + [2.0, 5.0]
+
+
+def _target(n, seed):
+  """True colours: two clusters far apart (a green and an orange), unlike any Gaussian."""
+  rng = np.random.default_rng(seed)
+  centres = np.where(rng.random((n, 1)) < 0.3, [-40.0, 35.0], [25.0, 45.0])
+  return centres + rng.normal(size=(n, 2)) * [8.0, 5.0]
+
+
+def _sliced_distances(x, y, angles=np.linspace(0.1, np.pi, 7)):
+  """1-D Wasserstein distances (scipy's) along directions the fit did not use."""
+  return np.array([scipy.stats.wasserstein_distance(x @ d, y @ d)
+                   for d in np.stack([np.cos(angles), np.sin(angles)], axis=1)])
+
+
+def test_fit_moves_new_source_colours_to_the_target_distribution():
+  fit = transport.fit(_source(50_000, 0), _target(40_000, 1))
+  fresh, truth = _source(20_000, 2), _target(20_000, 3)  # Colours the fit has not seen.
+  moved = transport.apply(fit, fresh, 1.0)
+  before, after = _sliced_distances(fresh, truth), _sliced_distances(moved, truth)
+  assert before.min() > 10.0
+  assert after.max() < 1.0  # Two samples of one distribution differ by about 0.3 here.
+  assert moved.dtype == np.float32 and moved.shape == fresh.shape
+
+
+def test_a_source_already_distributed_as_the_target_stays():
+  colours = _target(50_000, 4)
+  moved = transport.apply(transport.fit(colours, _target(50_000, 5)), colours, 1.0)
+  assert np.percentile(np.linalg.norm(moved - colours, axis=1), 99) < 3.0
+
+
+def test_strength_moves_linearly_from_the_gained_colours_to_the_same_end():
+  fit = transport.fit(_source(20_000, 6), _target(20_000, 7))
+  colours = _source(500, 8).reshape(10, 50, 2)
+  end = transport.apply(fit, colours, 1.0)
+  for gain in (1.0, 0.5):
+    np.testing.assert_allclose(transport.apply(fit, colours, 0.0, gain), gain * colours,
+                               rtol=1e-6)
+    np.testing.assert_allclose(transport.apply(fit, colours, 1.0, gain), end, rtol=1e-6)
+    np.testing.assert_allclose(transport.apply(fit, colours, 0.25, gain),
+                               gain * colours + 0.25 * (end - gain * colours), atol=1e-4)
+
+
+def test_fit_on_scaled_predictions_is_the_same_map():
+  """Why one map serves every chroma gain (transport.apply)."""
+  source, target, colours = _source(20_000, 9), _target(20_000, 10), _source(300, 11)
+  scaled = transport.fit(0.7 * source, target)
+  np.testing.assert_allclose(transport.apply(scaled, 0.7 * colours, 1.0),
+                             transport.apply(transport.fit(source, target), colours, 1.0),
+                             atol=0.01)  # Ab units: far below 8-bit steps.
+
+
+def test_bytes_round_trip(tmp_path):
+  fit = transport.fit(_source(2_000, 12), _target(2_000, 13), iterations=3)
+  path = tmp_path / "t.npz"
+  path.write_bytes(transport.to_bytes(fit))
+  loaded = transport.load(str(path))
+  colours = _source(100, 14)
+  np.testing.assert_array_equal(transport.apply(loaded, colours, 0.6),
+                                transport.apply(fit, colours, 0.6))
+
+
+@pytest.mark.parametrize("content", [b"not an npz", None])
+def test_a_damaged_map_is_one_line_naming_the_file_and_the_fix(tmp_path, content):
+  path = tmp_path / "t.npz"
+  if content is None:  # An .npz of the wrong shapes.
+    np.savez(path, angles=np.zeros(2), source=np.zeros((2, 2, 5)), target=np.zeros((2, 2, 5)))
+  else:
+    path.write_bytes(content)
+  with pytest.raises(UserError) as e:
+    transport.load(str(path))
+  assert str(path) in str(e.value) and "delete it" in str(e.value)
+  assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("source", [np.zeros((0, 2)), np.zeros((5, 3)),
+                                    np.array([[0.0, np.nan]])])
+def test_fit_refuses_colours_it_cannot_use(source):
+  with pytest.raises(ValueError, match="source colours"):
+    transport.fit(source, _target(10, 0))
