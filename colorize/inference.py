@@ -54,6 +54,11 @@ _MIN_CHUNK = 1 << 10
 # Training images whose predicted and true colours fit a run's colour transport: two million
 # pixels at 32x32, against the map's 1001 quantiles per axis.
 TRANSPORT_IMAGES = 2048
+# At most this many of their pixels (every pixel at 32x32; a fixed random sample of each image
+# at larger sizes), so that the fit's memory does not grow with the training size; the images
+# are read and colorized this many at a time.
+_TRANSPORT_PIXELS = 1 << 21
+_TRANSPORT_CHUNK = 256
 
 ColorArray = np.ndarray  # uint8 | uint16 | float32 [H, W, C], C in {1, 3}: an image without alpha.
 
@@ -579,7 +584,7 @@ def fit_transport(colorizer: Colorizer, config: ml_collections.ConfigDict,
       the chroma gain does not matter, `transport.apply`).
     config: the run's config (`read_config`), which names its data.
     num_images: the first this many training images, each squeezed to the training size as
-      colorizing does.
+      colorizing does (at most _TRANSPORT_PIXELS of their pixels are used).
 
   Returns:
     The map from the predicted to the true ab of those images' pixels.
@@ -590,18 +595,26 @@ def fit_transport(colorizer: Colorizer, config: ml_collections.ConfigDict,
   # The data stack (grain, tfds) only when a map is fit: colorizing needs neither.
   from colorize import input_pipeline  # pylint: disable=g-import-not-at-top
   size = colorizer.generator.image_size
+  per_image = min(size * size, max(1, _TRANSPORT_PIXELS // num_images))
+  rng = np.random.default_rng(0)
+  predicted, true_rgb = [], []
   try:
-    images = [_model_input(image, size) for image in
-              itertools.islice(input_pipeline.train_images(config), num_images)]
+    stream = (_model_input(image, size)
+              for image in itertools.islice(input_pipeline.train_images(config), num_images))
+    while chunk := list(itertools.islice(stream, _TRANSPORT_CHUNK)):
+      abs_hw2 = colorizer._small_ab(chunk)  # pylint: disable=protected-access
+      for ab, rgb in zip(abs_hw2, chunk):
+        keep = rng.permutation(size * size)[:per_image]
+        predicted.append(ab.reshape(-1, 2)[keep])
+        true_rgb.append(rgb.reshape(-1, 3)[keep])
   except UserError as e:
     raise UserError(f"the colour transport is fit on the run's training split once: {e}"
                     ) from None
-  if not images:
+  if not predicted:
     raise UserError(f"{config.dataset} {config.train_split!r} holds no image to fit the "
                     "colour transport on")
-  predicted = np.stack(colorizer._small_ab(images))  # pylint: disable=protected-access
-  true = _map_pixels(_ab_fn, np.stack(images).reshape(-1, 3))
-  return transport_lib.fit(predicted.reshape(-1, 2), true)
+  true = _map_pixels(_ab_fn, np.concatenate(true_rgb))
+  return transport_lib.fit(np.concatenate(predicted), true)
 
 
 def run_transport(workdir: str, colorizer: Colorizer,

@@ -285,6 +285,16 @@ def test_transport_moves_colours_towards_the_training_split_at_the_same_lightnes
     colorize.Colorizer(colorizer.generator, transport_strength=0.5)
 
 
+def test_transport_fit_keeps_a_fixed_number_of_pixels_per_image(workdir, colorizer,
+                                                                monkeypatch):
+  """Larger images are sampled, so the fit's memory does not grow with the training size."""
+  monkeypatch.setattr(inference, "_TRANSPORT_PIXELS", 8 * 10)
+  seen = []
+  monkeypatch.setattr(inference.transport_lib, "fit", lambda *sets: seen.extend(sets))
+  inference.fit_transport(colorizer, inference.read_config(str(workdir)), num_images=8)
+  assert [x.shape for x in seen] == [(80, 2), (80, 2)]  # 10 of each 8x8 image's 64 pixels.
+
+
 def test_flip_average_is_the_mean_of_the_two_views_and_mirror_symmetric(colorizer):
   images = np.random.default_rng(6).integers(0, 256, (3, 16, 16, 3), np.uint8)
   mirrored = images[:, :, ::-1]
