@@ -139,11 +139,14 @@ def load(path: str) -> Transport:
   try:
     with np.load(path) as f:
       transport = Transport(**{k.name: f[k.name] for k in dataclasses.fields(Transport)})
-  except (OSError, KeyError, ValueError, TypeError) as e:
+  except (OSError, EOFError, KeyError, ValueError, TypeError) as e:
     raise UserError(f"{path}: not a readable colour transport ({type(e).__name__}: {e}); "
                     "delete it and it is fit again") from None
   k = len(transport.angles)
   if transport.source.shape != (k, 2, KNOTS) or transport.target.shape != (k, 2, KNOTS):
     raise UserError(f"{path}: a colour transport of another shape than this version's "
                     f"({k} x 2 x {KNOTS} knots); delete it and it is fit again")
+  if not all(np.isfinite(x).all() for x in dataclasses.astuple(transport)):
+    raise UserError(f"{path}: a colour transport with non-finite values; delete it and it is "
+                    "fit again")
   return transport

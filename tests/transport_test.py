@@ -1,4 +1,6 @@
 """colorize.transport: the fit map moves colours to the target's distribution, and no further."""
+import io
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -73,13 +75,27 @@ def test_bytes_round_trip(tmp_path):
                                 transport.apply(fit, colours, 0.6))
 
 
-@pytest.mark.parametrize("content", [b"not an npz", None])
-def test_a_damaged_map_is_one_line_naming_the_file_and_the_fix(tmp_path, content):
+def _npy_bytes():
+  buffer = io.BytesIO()
+  np.save(buffer, np.zeros(3))
+  return buffer.getvalue()
+
+
+def _npz(path, knots=transport.KNOTS, value=0.0):
+  np.savez(path, angles=np.zeros(2), source=np.full((2, 2, knots), value),
+           target=np.zeros((2, 2, knots)))
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: path.write_bytes(b"not an npz"),
+    lambda path: path.write_bytes(b""),  # Truncated to nothing.
+    lambda path: path.write_bytes(_npy_bytes()),  # An .npy array, not an archive.
+    lambda path: _npz(path, knots=5),
+    lambda path: _npz(path, value=np.nan),
+], ids=["garbage", "empty", "npy", "shape", "nan"])
+def test_a_damaged_map_is_one_line_naming_the_file_and_the_fix(tmp_path, write):
   path = tmp_path / "t.npz"
-  if content is None:  # An .npz of the wrong shapes.
-    np.savez(path, angles=np.zeros(2), source=np.zeros((2, 2, 5)), target=np.zeros((2, 2, 5)))
-  else:
-    path.write_bytes(content)
+  write(path)
   with pytest.raises(UserError) as e:
     transport.load(str(path))
   assert str(path) in str(e.value) and "delete it" in str(e.value)
