@@ -637,7 +637,10 @@ def run_transport(workdir: str, colorizer: Colorizer,
   if g.module.head == "classification":
     name += f"-temperature-{g.module.temperature:g}"
   path = os.path.join(workdir, "eval", str(g.step), name + ".npz")
-  if os.path.exists(path):
+  if os.path.lexists(path):
+    if not image_files.is_regular_file(path):  # A FIFO would block the read forever.
+      raise UserError(f"{path} is not a regular file; delete it and the colour transport is "
+                      "fit again")
     return transport_lib.load(path)
   transport = fit_transport(colorizer, config)
   try:

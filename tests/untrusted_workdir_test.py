@@ -111,6 +111,15 @@ def test_evaluate_refuses_an_eval_folder_linked_outside_the_workdir(run, tmp_pat
       "leads outside" in line and "remove the link" in line)
 
 
+def test_a_planted_fifo_for_the_colour_transport_is_refused_not_read(run, tmp_path, capsys):
+  copy = _copy(run, tmp_path)
+  (copy / "eval" / "2").mkdir(parents=True)
+  os.mkfifo(copy / "eval" / "2" / "transport.npz")  # Reading it would block forever.
+  assert evaluate.run([f"--workdir={copy}", "--num_images=8", "--transport=0.5"]) == 2
+  [line] = capsys.readouterr().err.strip().splitlines()
+  assert "transport.npz is not a regular file" in line and "delete it" in line
+
+
 def test_training_writes_no_file_a_planted_link_points_to(tmp_path):
   workdir, outside = tmp_path / "run", tmp_path / "outside"
   workdir.mkdir()
