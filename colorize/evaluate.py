@@ -455,18 +455,14 @@ def run(argv: list[str] | None = None) -> int:
 def _colorizer(workdir: str, generator: inference.Generator,
                args: argparse.Namespace) -> inference.Colorizer:
   """The Colorizer of one workdir's generator with the flags' decoding; UserError names it."""
-  decoding = dict(batch_size=args.batch_size, chroma_gain=args.chroma_gain,
-                  temperature=args.temperature, flip_average=args.flip_average)
   try:
-    colorizer = inference.Colorizer(generator, **decoding)
-    if not args.transport:
-      return colorizer
+    colorizer = inference.Colorizer(generator, batch_size=args.batch_size,
+                                    chroma_gain=args.chroma_gain, temperature=args.temperature,
+                                    flip_average=args.flip_average)
     config = inference.read_config(workdir)
     if args.data_dir is not None:
       config.data_dir = args.data_dir
-    return inference.Colorizer(
-        generator, **decoding, transport_strength=args.transport,
-        transport=inference.run_transport(workdir, colorizer, config))
+    return inference.with_run_transport(colorizer, workdir, config, args.transport)
   except UserError as e:
     raise UserError(f"{workdir}: {e}") from None
 

@@ -16,6 +16,7 @@ compilation cache lives, where to write); `use_compilation_cache` takes that fro
 """
 import argparse
 import contextlib
+import copy
 import dataclasses
 import functools
 import itertools
@@ -503,10 +504,7 @@ class Colorizer:
       colorizer = cls(generator, **kwargs)
     except UserError as e:
       raise UserError(f"{workdir}: {e}") from None
-    if not strength:
-      return colorizer
-    return cls(generator, **kwargs, transport_strength=strength,
-               transport=run_transport(workdir, colorizer, read_config(workdir)))
+    return with_run_transport(colorizer, workdir, read_config(workdir), strength)
 
   def __call__(self, image: np.ndarray | Image.Image) -> np.ndarray:
     """Colorizes one image; see `colorize_batch`."""
@@ -535,7 +533,13 @@ class Colorizer:
     """The predicted ab with the chroma gain and the colour transport applied."""
     if not self.transport_strength:
       return ab * np.float32(self.chroma_gain)
-    return transport_lib.apply(self.transport, ab, self.transport_strength, self.chroma_gain)
+    # In chunks, as the colour conversions run: a native-size ab of a large photo would
+    # otherwise hold several float64 copies of itself at once.
+    flat = ab.reshape(-1, 2)
+    return np.concatenate([
+        transport_lib.apply(self.transport, flat[i:i + _MAX_CHUNK], self.transport_strength,
+                            self.chroma_gain)
+        for i in range(0, len(flat), _MAX_CHUNK)]).reshape(ab.shape)
 
   def predict_ab(self, images_BSS3: np.ndarray) -> np.ndarray:
     """The model alone: ab [B, S, S, 2] of uint8 RGB images at the training resolution."""
@@ -648,6 +652,30 @@ def run_transport(workdir: str, colorizer: Colorizer,
   except OSError as e:  # A read-only workdir: the map is fit again next time.
     absl_logging.warning("cannot keep the colour transport in %s (%s)", path, e.strerror or e)
   return transport
+
+
+def with_run_transport(colorizer: Colorizer, workdir: str, config: ml_collections.ConfigDict,
+                       strength: float) -> Colorizer:
+  """`colorizer`, its colours moved `strength` along its run's transport (itself at 0).
+
+  Args:
+    colorizer: the workdir's generator, decoded as it will be used.
+    workdir: its training workdir.
+    config: see `fit_transport`.
+    strength: see `Colorizer`'s transport_strength.
+
+  Returns:
+    A Colorizer that differs from `colorizer` in its transport only.
+
+  Raises:
+    UserError: see `run_transport`.
+  """
+  if not strength:
+    return colorizer
+  moved = copy.copy(colorizer)
+  moved.transport = run_transport(workdir, colorizer, config)
+  moved.transport_strength = check_transport(strength)
+  return moved
 
 
 def _recombine(pixels: ColorArray, ab_hw2: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
