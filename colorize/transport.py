@@ -21,6 +21,7 @@ measured in docs/results.md.
 """
 import dataclasses
 import io
+import zipfile
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from colorize.errors import UserError
 ITERATIONS = 20  # Rotations; the moved colours' distribution has settled well before.
 KNOTS = 1001  # Quantiles per axis and iteration: a piecewise-linear 1-D map.
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0  # Successive angles spread evenly over the quarter turn.
+# A kept map is data from a workdir: one that unpacks to more than this (a map is
+# ITERATIONS x 4 x KNOTS float64s, under a megabyte) is refused before it is read.
+_MAX_BYTES = 1 << 26
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,9 +141,13 @@ def load(path: str) -> Transport:
     UserError: the file is missing, unreadable or not a colour transport (named).
   """
   try:
+    with zipfile.ZipFile(path) as archive:
+      size = sum(member.file_size for member in archive.infolist())
+    if size > _MAX_BYTES:
+      raise ValueError(f"it unpacks to {size} bytes, more than a map's {_MAX_BYTES}")
     with np.load(path) as f:
       transport = Transport(**{k.name: f[k.name] for k in dataclasses.fields(Transport)})
-  except (OSError, EOFError, KeyError, ValueError, TypeError) as e:
+  except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError, TypeError) as e:
     raise UserError(f"{path}: not a readable colour transport ({type(e).__name__}: {e}); "
                     "delete it and it is fit again") from None
   k = len(transport.angles)

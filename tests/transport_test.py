@@ -102,6 +102,15 @@ def test_a_damaged_map_is_one_line_naming_the_file_and_the_fix(tmp_path, write):
   assert "\n" not in str(e.value)
 
 
+def test_a_map_that_unpacks_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
+  path = tmp_path / "t.npz"
+  path.write_bytes(transport.to_bytes(transport.fit(_source(100, 0), _target(100, 1))))
+  monkeypatch.setattr(transport, "_MAX_BYTES", 1000)
+  monkeypatch.setattr(np, "load", lambda *_: pytest.fail("read"))
+  with pytest.raises(UserError, match="unpacks to .* bytes"):
+    transport.load(str(path))
+
+
 @pytest.mark.parametrize("source", [np.zeros((0, 2)), np.zeros((5, 3)),
                                     np.array([[0.0, np.nan]])])
 def test_fit_refuses_colours_it_cannot_use(source):
