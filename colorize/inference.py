@@ -642,10 +642,7 @@ def run_transport(workdir: str, colorizer: Colorizer,
     name += f"-temperature-{g.module.temperature:g}"
   path = os.path.join(workdir, "eval", str(g.step), name + ".npz")
   if os.path.lexists(path):
-    if not image_files.is_regular_file(path):  # A FIFO would block the read forever.
-      raise UserError(f"{path} is not a regular file; delete it and the colour transport is "
-                      "fit again")
-    return transport_lib.load(path)
+    return transport_lib.load(path)  # Refuses a FIFO, which would block the read forever.
   transport = fit_transport(colorizer, config)
   try:
     atomic.write_bytes(path, transport_lib.to_bytes(transport), inside=workdir)

@@ -21,10 +21,10 @@ measured in docs/results.md.
 """
 import dataclasses
 import io
-import zipfile
 
 import numpy as np
 
+from colorize import workdir
 from colorize.errors import UserError
 
 ITERATIONS = 20  # Rotations; the moved colours' distribution has settled well before.
@@ -141,13 +141,9 @@ def load(path: str) -> Transport:
     UserError: the file is missing, unreadable or not a colour transport (named).
   """
   try:
-    with zipfile.ZipFile(path) as archive:
-      size = sum(member.file_size for member in archive.infolist())
-    if size > _MAX_BYTES:
-      raise ValueError(f"it unpacks to {size} bytes, more than a map's {_MAX_BYTES}")
-    with np.load(path) as f:
-      transport = Transport(**{k.name: f[k.name] for k in dataclasses.fields(Transport)})
-  except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError, TypeError) as e:
+    arrays = workdir.read_arrays(path, _MAX_BYTES)
+    transport = Transport(**{k.name: arrays[k.name] for k in dataclasses.fields(Transport)})
+  except (KeyError, ValueError, TypeError) as e:
     raise UserError(f"{path}: not a readable colour transport ({type(e).__name__}: {e}); "
                     "delete it and it is fit again") from None
   k = len(transport.angles)

@@ -18,14 +18,17 @@ import json
 import os
 import socket
 import stat
+import zipfile
 from typing import Any, Iterator
 
 from absl import logging
 from etils import epath
 import jax
 import ml_collections
+import numpy as np
 
 from colorize import atomic
+from colorize import image_files
 from colorize import validation
 from colorize.errors import UserError
 
@@ -193,3 +196,34 @@ def write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None
     config: the config this run trains with.
   """
   atomic.write_bytes(workdir / CONFIG_FILE, config.to_json(indent=2).encode(), inside=workdir)
+
+
+def read_arrays(path: str, max_bytes: int) -> dict[str, np.ndarray]:
+  """The arrays of an .npz file that a workdir holds, read as untrusted data.
+
+  A workdir may come from someone else: the file must be a regular file (a FIFO would block
+  the read forever), may not unpack to more than `max_bytes` (the zip directory's sizes are
+  checked before anything is decompressed) and may not hold pickled objects.
+
+  Args:
+    path: the .npz file.
+    max_bytes: the most its arrays may take unpacked.
+
+  Returns:
+    {name: array}.
+
+  Raises:
+    ValueError: the file is missing, not a regular file, too large or not an .npz archive;
+      the message says which, for the caller's one-line error.
+  """
+  if not image_files.is_regular_file(path):
+    raise ValueError("missing, or not a regular file")
+  try:
+    with zipfile.ZipFile(path) as archive:
+      size = sum(member.file_size for member in archive.infolist())
+    if size > max_bytes:
+      raise ValueError(f"it unpacks to {size} bytes, more than the {max_bytes} expected")
+    with np.load(path, allow_pickle=False) as arrays:
+      return {name: arrays[name] for name in arrays.files}
+  except (OSError, EOFError, zipfile.BadZipFile) as e:
+    raise ValueError(f"{type(e).__name__}: {e}") from None

@@ -117,7 +117,8 @@ def test_a_planted_fifo_for_the_colour_transport_is_refused_not_read(run, tmp_pa
   os.mkfifo(copy / "eval" / "2" / "transport.npz")  # Reading it would block forever.
   assert evaluate.run([f"--workdir={copy}", "--num_images=8", "--transport=0.5"]) == 2
   [line] = capsys.readouterr().err.strip().splitlines()
-  assert "transport.npz is not a regular file" in line and "delete it" in line
+  assert "transport.npz: not a readable colour transport" in line and "not a regular file" in line
+  assert "delete it" in line
 
 
 def test_training_writes_no_file_a_planted_link_points_to(tmp_path):
