@@ -16,11 +16,13 @@ compared with the original.
 Two baselines are scored on the same images: "gray" (ab = 0: the input itself) and "mean
 colour" (the mean ab of the run's training images, the best constant colour under L2).
 
-`<workdir>/eval/<step>/` (a sub-folder for other images) gets `metrics.json`, `table.md` and
-`grid.png` (gray | the run | ground truth). With `--compare`, every run is scored on the first
-run's images and the side-by-side results go to `compare/` there, nothing to the compared
-runs' workdirs. Every file is written with `atomic.write_bytes`, only inside the workdir;
-strings from configs are escaped in table.md. docs/evaluation.md has the details.
+`<workdir>/eval/<step>/` (a sub-folder for other images) gets `metrics.json`, `table.md`,
+`grid.png` (gray | the run | ground truth) and `per_image.npz` (each image's values, from which
+`scoring.set_metrics` recomputes the summary over resamples of the images). With
+`--compare`, every run is scored on the first run's images and the side-by-side results go to
+`compare/` there, nothing to the compared runs' workdirs. Every file is written with
+`atomic.write_bytes`, only inside the workdir; strings from configs are escaped in table.md.
+docs/evaluation.md has the details.
 
 The summary itself is `scoring.evaluate_arrays` (also what the trainer logs on its eval
 subset); metrics that need network weights (FID, LPIPS) plug in as a `scoring.SetMetric`
@@ -36,6 +38,7 @@ could start (no config or checkpoint, no data). The flags are argparse's, as in
 """
 import argparse
 import dataclasses
+import io
 import json
 import os
 import sys
@@ -57,6 +60,7 @@ from colorize import inference
 from colorize import input_pipeline
 from colorize import plots
 from colorize import scoring
+from colorize import workdir as workdir_lib
 from colorize.errors import UserError
 
 MEAN_AB_IMAGES = 5000  # Training images the "mean colour" baseline averages over.
@@ -99,6 +103,42 @@ set. FID and LPIPS are not computed.
 
 
 EXTRA_METRICS: tuple[Callable[[], scoring.SetMetric], ...] = ()
+PER_IMAGE_FILE = "per_image.npz"
+
+
+def read_per_image(path: str, num_images: int) -> dict[str, np.ndarray]:
+  """The images' values that evaluate kept beside a record of `num_images` images.
+
+  Args:
+    path: a `PER_IMAGE_FILE`.
+    num_images: the record's image count.
+
+  Returns:
+    `scoring.ColorMetrics.per_image()` as it was written.
+
+  Raises:
+    UserError: the file is missing, damaged, or does not hold `num_images` images' values
+      (named, with the fix).
+  """
+  fix = "delete it and its metrics.json and score the run again"
+  row = len(scoring.PER_IMAGE_KEYS) + 1 + 2 * scoring.HISTOGRAM_BINS  # Float32s per image.
+  try:
+    values = workdir_lib.read_arrays(path, 4 * row * num_images + (1 << 20))
+  except ValueError as e:
+    raise UserError(f"{path}: not readable per-image values ({e}): {fix}") from None
+  for key in scoring.PER_IMAGE_KEYS:
+    value = values.get(key)
+    shape = (num_images, scoring.HISTOGRAM_BINS) if key.startswith("ab_hist") else (num_images,)
+    if value is None or value.shape != shape or not np.isfinite(value).all():
+      got = "missing" if value is None else f"{value.dtype} {value.shape}"
+      raise UserError(f"{path}: {key} is {got}, not {num_images} images' finite values: {fix}")
+  return values
+
+
+def _per_image_bytes(per_image: dict[str, np.ndarray]) -> bytes:
+  buffer = io.BytesIO()
+  np.savez_compressed(buffer, **{k: v.astype(np.float32) for k, v in per_image.items()})
+  return buffer.getvalue()
 
 
 @jax.jit
@@ -407,19 +447,23 @@ def run(argv: list[str] | None = None) -> int:
   for line in failed:
     print(line, file=sys.stderr)
 
-  def summary(outputs):
+  def summary(outputs, with_per_image=False):
     return scoring.evaluate_arrays(outputs, references, batch_size=args.batch_size,
-                           extra_metrics=[factory() for factory in EXTRA_METRICS])
+                                   extra_metrics=[factory() for factory in EXTRA_METRICS],
+                                   with_per_image=with_per_image)
 
   gray = baseline_outputs(references, (0.0, 0.0))
   baselines = {"gray": summary(gray),
                "mean colour": summary(baseline_outputs(references, mean_ab))}
-  rows, records, grid_rows = [], [], [("grayscale", gray[:args.num_samples])]
+  rows, records, per_images = [], [], []
+  grid_rows = [("grayscale", gray[:args.num_samples])]
   for workdir, generator, colorizer, loss in zip(workdirs, generators, colorizers, losses):
     run_started = time.perf_counter()
     outputs = np.stack(colorizer.colorize_batch(list(references)))
     label = f"{workdir} ({decoding.label()})" if decoding.label() else workdir
-    rows.append(Row(label, loss, str(generator.step), summary(outputs)))
+    run_metrics, per_image = summary(outputs, with_per_image=True)
+    rows.append(Row(label, loss, str(generator.step), run_metrics))
+    per_images.append(per_image)
     records.append({
         "workdir": workdir, "step": generator.step, "loss": loss, "source": source,
         "num_images": len(references), "chroma_gain": args.chroma_gain,
@@ -441,6 +485,8 @@ def run(argv: list[str] | None = None) -> int:
   try:
     _write(main_dir, args.workdir, records[0], rows[:1] + baseline_rows, source,
            [grid_rows[0], ("output", grid_rows[1][1]), grid_rows[-1]])
+    atomic.write_bytes(os.path.join(main_dir, PER_IMAGE_FILE), _per_image_bytes(per_images[0]),
+                       inside=args.workdir)
     if args.compare:
       _write(out_dir, args.workdir, {"runs": records}, rows + baseline_rows, source, grid_rows)
   except (UserError, OSError) as e:

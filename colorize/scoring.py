@@ -1,8 +1,10 @@
 """Metrics over a whole set of colorized images, accumulated batch by batch.
 
 `evaluate_arrays` is the summary that the results table (`python -m colorize.evaluate`)
-reports and that the trainer logs on its eval subset; `SetMetric` is the extension point
-for metrics that need network weights (FID, LPIPS), of which none is computed here.
+reports and that the trainer logs on its eval subset; `set_metrics` recomputes it over
+resamples of the images (`resample_weights`), for intervals over the images; `SetMetric` is
+the extension point for metrics that need network weights (FID, LPIPS), of which none is
+computed here.
 """
 import functools
 from typing import Protocol, Sequence
@@ -67,15 +69,23 @@ def is_gray(images_BHW3: np.ndarray) -> np.ndarray:
   return np.asarray(_is_gray_fn(np.asarray(images_BHW3)))
 
 
+# The values `ColorMetrics.per_image` holds for every image ("ssim" too where images are at
+# least 11x11); the histograms have HISTOGRAM_BINS entries per image.
+PER_IMAGE_KEYS = ("squared_error", "psnr_per_image", "color_references", "delta_e2000",
+                  "ab_auc", "lab_acc_2pct", "lab_acc_5pct", "l1", "colorfulness",
+                  "colorfulness_reference", "ab_histogram", "ab_histogram_reference")
+HISTOGRAM_BINS = metrics.AB_BINS**2
+
+
 @functools.partial(jax.jit, static_argnames="with_ssim")
-def _batch_sums(outputs_BHW3, references_BHW3, valid_B, with_ssim: bool):
-  """Sums over the valid images of per-image metrics, and both ab histograms."""
+def _per_image_values(outputs_BHW3, references_BHW3, with_ssim: bool):
+  """Each image's metrics, and its output's and reference's ab histograms [B, BINS**2]."""
   out = outputs_BHW3.astype(jnp.float32) / 255.0
   ref = references_BHW3.astype(jnp.float32) / 255.0
   out_lab, ref_lab = color.rgb_to_lab(out), color.rgb_to_lab(ref)
   mse = metrics.mean_squared_error(out, ref)
   color_reference = (metrics.max_chroma(ref_lab) >= GRAY_CHROMA).astype(jnp.float32)
-  per_image = {
+  values = {
       "squared_error": mse,
       # Only over colour ground truths: a grayscale one reproduced by a gray output would
       # count as the ceiling, and a few of them dominate a mean of logarithms.
@@ -90,25 +100,25 @@ def _batch_sums(outputs_BHW3, references_BHW3, valid_B, with_ssim: bool):
       "colorfulness_reference": metrics.colorfulness(ref),
   }
   if with_ssim:
-    per_image["ssim"] = metrics.ssim(out, ref)
-  # where, not a product: nothing computed on the padding can leak in (inf * 0 is NaN).
-  sums = {k: jnp.sum(jnp.where(valid_B > 0, v, 0.0)) for k, v in per_image.items()}
-  return sums, metrics.ab_histogram(out_lab, valid_B), metrics.ab_histogram(ref_lab, valid_B)
+    values["ssim"] = metrics.ssim(out, ref)
+  histograms = jax.vmap(lambda lab: metrics.ab_histogram(lab[None]).ravel())
+  values["ab_histogram"] = histograms(out_lab)
+  values["ab_histogram_reference"] = histograms(ref_lab)
+  return values
 
 
 class ColorMetrics:
   """The pixel metrics of `colorize.metrics` over a set, fed batch by batch (a SetMetric).
 
   Batches are cut or padded to `batch_size` images, so one compiled program serves any
-  number of images of one size. Sums and histogram counts are kept in float64 on the host.
+  number of images of one size. Each image's values are kept on the host (`per_image`), so
+  the set's metrics can also be recomputed over resamples of its images (`set_metrics`).
   SSIM is left out for images smaller than its 11x11 window.
   """
 
   def __init__(self, batch_size: int = DEFAULT_BATCH_SIZE):
     self.batch_size = batch_size
-    self._count = 0
-    self._sums: dict[str, float] = {}
-    self._histograms = np.zeros((2, metrics.AB_BINS, metrics.AB_BINS))
+    self._parts: list[dict[str, np.ndarray]] = []
 
   def update(self, outputs_BHW3: np.ndarray, references_BHW3: np.ndarray) -> None:
     """See `SetMetric.update`.
@@ -126,12 +136,19 @@ class ColorMetrics:
     with_ssim = min(outputs_BHW3.shape[1:3]) >= 2 * metrics.SSIM_RADIUS + 1
     for (outputs, references), n in batches.padded([outputs_BHW3, references_BHW3],
                                                     self.batch_size):
-      valid = (np.arange(self.batch_size) < n).astype(np.float32)
-      sums, hist_out, hist_ref = _batch_sums(outputs, references, valid, with_ssim)
-      for key, value in jax.device_get(sums).items():
-        self._sums[key] = self._sums.get(key, 0.0) + float(value)
-      self._histograms += np.stack([hist_out, hist_ref])
-      self._count += n
+      values = jax.device_get(_per_image_values(outputs, references, with_ssim))
+      # Slicing off the padding, not weighting it by 0: nothing computed on it leaks in.
+      self._parts.append({key: np.asarray(value[:n]) for key, value in values.items()})
+
+  def per_image(self) -> dict[str, np.ndarray]:
+    """Every image's values, in the order added: [N] arrays, and the ab histograms [N, BINS**2].
+
+    Raises:
+      ValueError: no images were added.
+    """
+    if not self._parts:
+      raise ValueError("no images were evaluated")
+    return {key: np.concatenate([part[key] for part in self._parts]) for key in self._parts[0]}
 
   def result(self) -> dict[str, float | None]:
     """The set's metrics (defined in colorize.metrics), in `SUMMARY_ORDER`.
@@ -149,26 +166,73 @@ class ColorMetrics:
     Raises:
       ValueError: no images were added.
     """
-    if not self._count:
-      raise ValueError("no images were evaluated")
-    sums = dict(self._sums)
-    color_references = sums.pop("color_references")
-    means = {key: value / self._count for key, value in sums.items()}
-    means["psnr"] = float(-10.0 * np.log10(max(means.pop("squared_error"), _MSE_FLOOR)))
-    means["psnr_per_image"] = (sums["psnr_per_image"] / color_references
-                               if color_references else None)
-    reference = means["colorfulness_reference"]
-    means["colorfulness_ratio"] = means["colorfulness"] / reference if reference else None
-    means["ab_hist_intersection"] = float(metrics.histogram_intersection(*self._histograms))
-    means["num_images"] = self._count
-    means["gray_references"] = self._count - round(color_references)
-    ordered = [k for k in SUMMARY_ORDER if k in means] + ["colorfulness_reference"]
-    return {key: means[key] for key in ordered}
+    per_image = self.per_image()
+    values = set_metrics(per_image, np.ones((1, len(per_image["squared_error"]))))
+    summary = {key: None if np.isnan(value[0]) else float(value[0])
+               for key, value in values.items()}
+    summary["num_images"] = int(summary["num_images"])
+    summary["gray_references"] = round(summary["gray_references"])
+    return summary
+
+
+def set_metrics(per_image: dict[str, np.ndarray], weights_RN: np.ndarray
+                ) -> dict[str, np.ndarray]:
+  """The set's metrics (`ColorMetrics.result`) with image n counted weights_RN[r, n] times.
+
+  Row r of the weights is one weighting of the set: all ones is the set itself, and the
+  multiplicities of a sample drawn with replacement (`resample_weights`) a bootstrap
+  resample of it, so one matrix product per metric scores every resample.
+
+  Args:
+    per_image: `ColorMetrics.per_image()`.
+    weights_RN: non-negative weights [R, N], N the number of images.
+
+  Returns:
+    {key: float64 [R]} in `ColorMetrics.result`'s order; NaN where it has None.
+  """
+  weights_RN = np.asarray(weights_RN, np.float64)
+  total = {key: weights_RN @ np.asarray(value, np.float64)
+           for key, value in per_image.items()}
+  count = weights_RN.sum(axis=1)
+  color_references = total.pop("color_references")
+  values = {key: total[key] / count for key in total if not key.startswith("ab_histogram")}
+  values["psnr"] = -10.0 * np.log10(np.maximum(values.pop("squared_error"), _MSE_FLOOR))
+  values["psnr_per_image"] = _ratio(total["psnr_per_image"], color_references)
+  values["colorfulness_ratio"] = _ratio(total["colorfulness"], total["colorfulness_reference"])
+  values["ab_hist_intersection"] = np.asarray(jax.vmap(metrics.histogram_intersection)(
+      total["ab_histogram"], total["ab_histogram_reference"]), np.float64)
+  values["num_images"] = count
+  values["gray_references"] = count - color_references
+  ordered = [k for k in SUMMARY_ORDER if k in values] + ["colorfulness_reference"]
+  return {key: values[key] for key in ordered}
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+  """numerator / denominator, NaN where the denominator is 0 (the metric is undefined)."""
+  safe = np.where(denominator > 0, denominator, 1.0)
+  return np.where(denominator > 0, numerator / safe, np.nan)
+
+
+def resample_weights(num_images: int, num_resamples: int, seed: int = 0) -> np.ndarray:
+  """Bootstrap resamples of a set of `num_images`, as multiplicities for `set_metrics`.
+
+  Args:
+    num_images: N, the images in the set.
+    num_resamples: R, the resamples, each N images drawn with replacement.
+    seed: the draw's seed: every run scored with the same seed sees the same resamples, so
+      differences between runs over them are paired image by image.
+
+  Returns:
+    float64 [R, N]: how often each image is drawn in each resample (each row sums to N).
+  """
+  rng = np.random.default_rng(seed)
+  return rng.multinomial(num_images, np.full(num_images, 1.0 / num_images),
+                         size=num_resamples).astype(np.float64)
 
 
 def evaluate_arrays(outputs_BHW3: np.ndarray, references_BHW3: np.ndarray, *,
                     batch_size: int = DEFAULT_BATCH_SIZE,
-                    extra_metrics: Sequence[SetMetric] = ()) -> dict[str, float | None]:
+                    extra_metrics: Sequence[SetMetric] = (), with_per_image: bool = False):
   """Every summary metric of colorized images against their ground truth (module docstring).
 
   Args:
@@ -176,9 +240,11 @@ def evaluate_arrays(outputs_BHW3: np.ndarray, references_BHW3: np.ndarray, *,
     references_BHW3: their ground truth, uint8 sRGB, same shape.
     batch_size: images per compiled call (memory, not results).
     extra_metrics: further SetMetrics (e.g. FID), fed the same batches.
+    with_per_image: also return `ColorMetrics.per_image()`.
 
   Returns:
-    {metric: value}: `ColorMetrics.result()`, then each extra metric's.
+    {metric: value}: `ColorMetrics.result()`, then each extra metric's; with
+    `with_per_image`, (that, the images' values).
   """
   color_metrics = ColorMetrics(batch_size)
   for metric in (color_metrics, *extra_metrics):
@@ -186,4 +252,4 @@ def evaluate_arrays(outputs_BHW3: np.ndarray, references_BHW3: np.ndarray, *,
   summary = color_metrics.result()
   for metric in extra_metrics:
     summary.update(metric.result())
-  return summary
+  return (summary, color_metrics.per_image()) if with_per_image else summary

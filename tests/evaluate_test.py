@@ -16,6 +16,7 @@ from colorize import scoring
 from colorize import input_pipeline
 from colorize import metrics
 from colorize import train
+from colorize.errors import UserError
 from configs import test as test_config
 
 
@@ -117,6 +118,44 @@ def test_rejects_float_or_mismatched_arrays():
     scoring.evaluate_arrays(_images(size=16), _images(size=12))
 
 
+def test_per_image_values_add_up_to_the_summary():
+  refs, outs = _gray_and_color(size=12), _images(10, size=12, seed=3)
+  summary, per_image = scoring.evaluate_arrays(outs, refs, batch_size=4, with_per_image=True)
+  assert set(per_image) == set(scoring.PER_IMAGE_KEYS) | {"ssim"}
+  assert per_image["ab_histogram"].shape == (10, scoring.HISTOGRAM_BINS)
+  np.testing.assert_allclose(per_image["ab_histogram"].sum(axis=1), 12 * 12)
+  np.testing.assert_allclose(per_image["delta_e2000"], [
+      skimage.color.deltaE_ciede2000(skimage.color.rgb2lab(o), skimage.color.rgb2lab(r)).mean()
+      for o, r in zip(outs, refs)], rtol=1e-4)
+  assert summary["delta_e2000"] == pytest.approx(per_image["delta_e2000"].mean(), rel=1e-6)
+
+
+def test_set_metrics_count_each_image_as_often_as_its_weight():
+  refs, outs = _gray_and_color(size=12), _images(10, size=12, seed=3)
+  _, per_image = scoring.evaluate_arrays(outs, refs, batch_size=4, with_per_image=True)
+  weights = np.array([2, 0, 1, 3, 1, 0, 1, 0, 2, 1])  # The last three truths are gray.
+  got = scoring.set_metrics(per_image, np.stack([weights, np.ones(10)]))
+  want = scoring.evaluate_arrays(np.repeat(outs, weights, 0), np.repeat(refs, weights, 0))
+  assert list(got) == list(want)
+  assert want["gray_references"] == 3 and got["gray_references"][0] == 3
+  for key, value in want.items():
+    assert got[key][0] == pytest.approx(value, rel=1e-5), key
+  # The all-ones row is the set itself.
+  for key, value in scoring.evaluate_arrays(outs, refs).items():
+    assert got[key][1] == pytest.approx(value, rel=1e-5), key
+  undefined = scoring.set_metrics(per_image, np.eye(10)[None, 7])  # Only a gray truth.
+  assert np.isnan(undefined["psnr_per_image"][0]) and np.isnan(undefined["colorfulness_ratio"][0])
+
+
+def test_resample_weights_draw_images_with_replacement_repeatably():
+  weights = scoring.resample_weights(50, 400, seed=1)
+  assert weights.shape == (400, 50) and (weights.sum(axis=1) == 50).all()
+  assert (weights >= 0).all() and (weights == np.round(weights)).all()
+  assert (weights == 0).mean() == pytest.approx((1 - 1 / 50)**50, abs=0.02)  # Left out.
+  np.testing.assert_array_equal(weights, scoring.resample_weights(50, 400, seed=1))
+  assert not np.array_equal(weights, scoring.resample_weights(50, 400, seed=2))
+
+
 def test_extra_set_metrics_are_fed_every_image():
   class Count:
     def __init__(self):
@@ -182,6 +221,23 @@ def test_command_compares_runs_against_the_baselines(runs, capsys):
   assert Image.open(main / "compare" / "grid.png").height == 4 * (8 * 16 + 2) + 2
   assert Image.open(main / "grid.png").height == 3 * (8 * 16 + 2) + 2
   assert "| gray (ab = 0) |" in capsys.readouterr().out
+
+
+def test_command_keeps_the_images_values_beside_the_record(runs, tmp_path, capsys):
+  assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=12"]) == 0
+  main = runs / "a" / "eval" / "2"
+  record = json.loads((main / "metrics.json").read_text())
+  values = evaluate.read_per_image(str(main / evaluate.PER_IMAGE_FILE), 12)
+  for key, value in scoring.set_metrics(values, np.ones((1, 12))).items():
+    assert record["metrics"][key] == pytest.approx(value[0], rel=1e-5, abs=1e-6), key
+  with pytest.raises(UserError, match=r"is float32 \(12,\), not 13 images' finite values"):
+    evaluate.read_per_image(str(main / evaluate.PER_IMAGE_FILE), 13)
+  damaged = tmp_path / "damaged.npz"
+  damaged.write_bytes((main / evaluate.PER_IMAGE_FILE).read_bytes()[:100])
+  with pytest.raises(UserError, match=r"damaged.npz: not readable per-image values \(BadZip"):
+    evaluate.read_per_image(str(damaged), 12)
+  with pytest.raises(UserError, match=r"missing, or not a regular file\): delete it and its"):
+    evaluate.read_per_image(str(tmp_path / "absent.npz"), 12)
 
 
 def test_compare_writes_nothing_in_the_compared_runs(runs, tmp_path):
