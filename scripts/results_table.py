@@ -6,6 +6,7 @@ r"""One results table over seeds: mean ± standard deviation per group of runs.
     python scripts/results_table.py --temperatures=0.38,0.2 runs/classify/*
     python scripts/results_table.py --flip_average=both runs/tta/*
     python scripts/results_table.py --chroma_gains=0.8 --transports=0,0.5 runs/final/chosen,*
+    python scripts/results_table.py --bootstrap=1000 --reference=seed runs/final/*
 
 Runs whose workdir names differ only in `seed=<n>` form one group (`ema_decay=0.999,seed=0`
 and `ema_decay=0.999,seed=1` are the group `ema_decay=0.999`; a name that is only a seed is
@@ -22,7 +23,9 @@ a group of its own, and the other runs as they are; with `--flip_average=both`, 
 scored as it is and with evaluate's `--flip_average` (the group '<group> flip avg'), and with
 `yes` only so; with `--transports`, each run is also scored with its colours moved along its
 colour transport (evaluate's `--transport`), each strength (after each chroma gain) a group of
-its own. The gray and mean-colour baselines come from
+its own. With `--bootstrap=R`, the table adds 95% intervals over R resamples of the images
+(`image_intervals`): how far the figures could move on another draw of as many images. The
+gray and mean-colour baselines come from
 the first run's evaluation (they depend on the
 images only). Prints a Markdown table; with `--plot=FILE.png`, also draws every group as a
 point of pooled PSNR against the colourfulness ratio and against the ab-histogram
@@ -45,6 +48,7 @@ sys.path.insert(0, REPO)
 from colorize import evaluate  # pylint: disable=g-import-not-at-top
 from colorize import inference
 from colorize import plots
+from colorize import scoring
 from colorize import workdir as workdir_lib
 from colorize.errors import UserError
 
@@ -74,8 +78,13 @@ def group_and_seed(workdir: str) -> tuple[str, int]:
 
 
 def run_metrics(workdir: str, split: str | None,
-                decoding: evaluate.Decoding = evaluate.Decoding()) -> dict:
-  """The run's evaluate record on `split` (its own eval split when None), made if missing."""
+                decoding: evaluate.Decoding = evaluate.Decoding(),
+                per_image: bool = False) -> dict:
+  """The run's evaluate record on `split` (its own eval split when None), made if missing.
+
+  With `per_image`, the record also holds "per_image", the images' values evaluate kept
+  beside it (`evaluate.read_per_image`); a record made before evaluate kept them is made again.
+  """
   config = inference.read_config(workdir)
   sub = "" if split in (None, config.get("eval_split")) else f"split-{split}"
   sub = os.path.join(sub, decoding.folder())
@@ -87,13 +96,21 @@ def run_metrics(workdir: str, split: str | None,
     raise UserError(f"{workdir}: still training ({training}), so checkpoint {steps[-1]} may not "
                     "be its last; score it when the run has ended")
   path = os.path.join(workdir, "eval", str(steps[-1]), sub, "metrics.json")
-  if not os.path.exists(path):
+  values_path = os.path.join(os.path.dirname(path), evaluate.PER_IMAGE_FILE)
+  if not os.path.exists(path) or (per_image and not os.path.lexists(values_path)):
     args = [f"--workdir={workdir}"] + ([f"--split={split}"] if split else []) + decoding.flags()
     with contextlib.redirect_stdout(sys.stderr):  # Each run's own table; stdout is ours.
       status = evaluate.run(args)
     if status != 0:
       raise UserError(f"{workdir}: python -m colorize.evaluate {' '.join(args)} failed")
-  return _read_record(path)
+  record = _read_record(path)
+  if per_image:
+    num_images = record["metrics"].get("num_images")
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+      raise UserError(f"{path}: metrics.num_images is {num_images!r}, not a count of images: "
+                      "delete it and run this command again to score the run afresh")
+    record["per_image"] = evaluate.read_per_image(values_path, num_images)
+  return record
 
 
 def _read_record(path: str) -> dict:
@@ -137,11 +154,68 @@ def _first(records: dict[str, dict[int, dict]]) -> dict:
   return next(iter(next(iter(records.values())).values()))
 
 
-def table(records: dict[str, dict[int, dict]], reference: str | None) -> str:
-  """The Markdown table of every group (seed -> evaluate record), then the baselines."""
+def _interval(values_R: np.ndarray, fmt: str) -> str:
+  if np.isnan(values_R).all():  # Undefined on every resample (e.g. only gray truths).
+    return "n/a"
+  low, high = np.nanpercentile(values_R, [2.5, 97.5])
+  return f"[{fmt.format(low)}, {fmt.format(high)}]"
+
+
+def image_intervals(records: dict[str, dict[int, dict]], reference: str | None,
+                    num_resamples: int) -> dict[str, list[str]]:
+  """Each group's 95% intervals over bootstrap resamples of the images, as table cells.
+
+  Every run is scored on the same resamples (the images drawn with replacement,
+  `scoring.resample_weights`), its seeds held fixed: the cells are the 2.5th and 97.5th
+  percentiles of the seeds' mean colourfulness ratio and ab-histogram intersection and, with
+  `reference`, of the seeds' mean paired differences in PSNR and ΔE00 from it, image by image.
+
+  Args:
+    records: group -> seed -> evaluate record with "per_image" (`run_metrics`).
+    reference: the group of the differences, or None.
+    num_resamples: the bootstrap's resamples.
+
+  Returns:
+    group -> [ratio, intersection] cells, then [ΔPSNR, ΔΔE00] with `reference`.
+
+  Raises:
+    UserError: the runs were not scored on the same images.
+  """
+  runs = [r for by_seed in records.values() for r in by_seed.values()]
+  truth = runs[0]["per_image"]["colorfulness_reference"]
+  if any(not np.array_equal(r["per_image"]["colorfulness_reference"], truth) for r in runs):
+    raise UserError("--bootstrap pairs the runs image by image, but they were scored on "
+                    "different images: give runs of one dataset, scored on one split")
+  weights = scoring.resample_weights(len(truth), num_resamples)
+  resampled = {group: {seed: scoring.set_metrics(r["per_image"], weights)
+                       for seed, r in by_seed.items()} for group, by_seed in records.items()}
+  cells = {}
+  for group, by_seed in resampled.items():
+    row = [_interval(np.mean([v[key] for v in by_seed.values()], axis=0), "{:.3f}")
+           for key in ("colorfulness_ratio", "ab_hist_intersection")]
+    if reference:
+      shared = sorted(set(by_seed) & set(resampled[reference]))
+      for key in ("psnr", "delta_e2000"):
+        diffs = [by_seed[s][key] - resampled[reference][s][key] for s in shared]
+        row.append(_interval(np.mean(diffs, axis=0), "{:+.2f}")
+                   if diffs and group != reference else "-")
+    cells[group] = row
+  return cells
+
+
+def table(records: dict[str, dict[int, dict]], reference: str | None,
+          num_resamples: int = 0) -> str:
+  """The Markdown table of every group (seed -> evaluate record), then the baselines.
+
+  With `num_resamples`, also the columns of `image_intervals` (the records need "per_image").
+  """
   heads = ["run", "seeds"] + [h for h, _ in COLUMNS.values()]
   if reference:
     heads += [f"ΔPSNR vs {reference}", f"ΔΔE00 vs {reference}"]
+  intervals = image_intervals(records, reference, num_resamples) if num_resamples else {}
+  if intervals:
+    heads += ["ratio 95% (images)", "∩ 95% (images)"]
+    heads += ["ΔPSNR 95% (images)", "ΔΔE00 95% (images)"] if reference else []
   lines = ["| " + " | ".join(heads) + " |", "| --- |" + " ---: |" * (len(heads) - 1)]
   for group, by_seed in records.items():
     cells = [group, ",".join(map(str, sorted(by_seed)))]
@@ -153,13 +227,18 @@ def table(records: dict[str, dict[int, dict]], reference: str | None) -> str:
         diffs = [by_seed[s]["metrics"][key] - records[reference][s]["metrics"][key]
                  for s in shared]
         cells.append(_cell(diffs, "{:+.2f}") if group != reference else "-")
-    lines.append("| " + " | ".join(cells) + " |")
+    lines.append("| " + " | ".join(cells + intervals.get(group, [])) + " |")
   first = _first(records)
   for name, metrics in first["baselines"].items():
     cells = [f"{name} (baseline)", "-"] + [_cell([metrics.get(k)], fmt)
                                             for k, (_, fmt) in COLUMNS.items()]
-    lines.append("| " + " | ".join(cells + ["-"] * (2 if reference else 0)) + " |")
-  return "\n".join(lines) + f"\n\nEvaluated on {first['source']}; mean ± std over seeds.\n"
+    lines.append("| " + " | ".join(cells + ["-"] * (len(heads) - len(cells))) + " |")
+  legend = f"Evaluated on {first['source']}; mean ± std over seeds."
+  if intervals:
+    legend += (f" [low, high]: 95% interval of the seeds' mean over {num_resamples} bootstrap "
+               "resamples of the images, the same for every run (differences paired image by "
+               "image), the seeds held fixed.")
+  return "\n".join(lines) + f"\n\n{legend}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,9 +263,15 @@ def main(argv: list[str] | None = None) -> int:
                  "both: as it is and so.")
   p.add_argument("--plot", help="Also write this PNG: PSNR against colour, one point per "
                  "group.")
+  p.add_argument("--bootstrap", type=int, default=0, help="Resamples of the images for 95%% "
+                 "intervals of the colourfulness ratio, the histogram intersection and the "
+                 "differences from --reference (0: none; e.g. 1000).")
   args = p.parse_args(argv)
   records: dict[str, dict[int, dict]] = collections.defaultdict(dict)
   try:
+    if args.bootstrap < 0:
+      raise UserError(f"--bootstrap={args.bootstrap}: give a number of resamples >= 0, e.g. "
+                      "1000")
     try:
       gains = [inference.check_chroma_gain(g) for g in args.chroma_gains.split(",")]
     except ValueError:
@@ -211,13 +296,15 @@ def main(argv: list[str] | None = None) -> int:
           for gain, strength in itertools.product(gains, transports):
             decoding = evaluate.Decoding(gain, temperature, flip, strength)
             name = " ".join(filter(None, [group, decoding.label()]))
-            records[name][seed] = run_metrics(workdir, args.split, decoding)
+            records[name][seed] = run_metrics(workdir, args.split, decoding,
+                                              per_image=args.bootstrap > 0)
     if args.reference and args.reference not in records:
       raise UserError(f"--reference={args.reference}: no such group ({', '.join(records)})")
+    output = table(dict(records), args.reference, args.bootstrap)
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  print(table(dict(records), args.reference))
+  print(output)
   if args.plot:
     try:
       plots.plot_tradeoff({group: [r["metrics"] for r in by_seed.values()]

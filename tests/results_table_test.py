@@ -5,9 +5,12 @@ import socket
 import sys
 
 from etils import epath
+import numpy as np
 from PIL import Image
 import pytest
 
+from colorize import evaluate
+from colorize import scoring
 from colorize import workdir as workdir_lib
 from tests import helpers
 
@@ -33,10 +36,32 @@ def _run(root, name, psnr, delta_e, step=10, sub="", head="regression"):
   return str(workdir)
 
 
+def _scored_run(root, name, outputs, references):
+  """A run scored on `references` as evaluate scores it: its record and its images' values."""
+  workdir = _run(root, name, 0.0, 0.0)
+  summary, values = scoring.evaluate_arrays(outputs, references, with_per_image=True)
+  folder = os.path.join(workdir, "eval", "10")
+  path = os.path.join(folder, "metrics.json")
+  with open(path) as f:
+    record = json.load(f)
+  with open(path, "w") as f:
+    json.dump(record | {"metrics": summary}, f)
+  np.savez(os.path.join(folder, evaluate.PER_IMAGE_FILE), **values)
+  return workdir
+
+
+def _images(n, seed):
+  return np.random.default_rng(seed).integers(0, 256, (n, 12, 12, 3), np.uint8)  # SSIM: >= 11.
+
+
 def _rows(capsys):
   """The printed table's rows by their first cell, each split into cells."""
+  return _rows_of(capsys.readouterr().out)
+
+
+def _rows_of(out):
   return {line.split(" | ")[0][2:]: line.split(" | ")
-          for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+          for line in out.splitlines() if line.startswith("| ")}
 
 
 def test_groups_by_seed_with_mean_std_and_paired_differences(tmp_path, capsys):
@@ -169,3 +194,55 @@ def test_plot_draws_the_groups_and_refuses_an_unwritable_path(tmp_path, capsys):
   assert results_table.main(runs + [f"--plot={tmp_path / 'file' / 'x.png'}"]) == 2
   error = capsys.readouterr().err.strip()
   assert error.startswith(f"error: --plot={tmp_path / 'file' / 'x.png'}: ") and "\n" not in error
+
+
+def test_bootstrap_adds_intervals_over_the_images_paired_image_by_image(tmp_path, capsys):
+  truth, noisy = _images(40, seed=0), _images(40, seed=1)
+  runs = [_scored_run(tmp_path, "seed=0", noisy, truth),
+          _scored_run(tmp_path, "seed=1", _images(40, seed=2), truth),
+          _scored_run(tmp_path, "same,seed=0", noisy, truth),  # Seed 0's outputs again.
+          _scored_run(tmp_path, "perfect,seed=0", truth, truth)]
+  assert results_table.main(runs + ["--reference=base", "--bootstrap=200"]) == 0
+  out = capsys.readouterr().out
+  assert "over 200 bootstrap resamples of the images" in out
+  rows = _rows_of(out)
+  assert rows["run"][-4:] == ["ratio 95% (images)", "∩ 95% (images)", "ΔPSNR 95% (images)",
+                              "ΔΔE00 95% (images) |"]
+  # Paired: the same outputs on every resample differ by exactly 0.
+  assert rows["same"][-2:] == ["[+0.00, +0.00]", "[+0.00, +0.00] |"]
+  assert rows["perfect"][-4:-2] == ["[1.000, 1.000]", "[1.000, 1.000]"]
+  assert rows["base"][-2:] == ["-", "- |"] and rows["gray (baseline)"][-1] == "- |"
+  low, high = (float(x) for x in rows["base"][-4].strip("[]").split(", "))
+  ratio = float(rows["base"][2 + list(results_table.COLUMNS).index("colorfulness_ratio")]
+                .split(" ± ")[0])
+  assert low < ratio < high and high - low > 0.01
+  # Perfect outputs are ahead of the noise on every resample.
+  assert float(rows["perfect"][-2].strip("[]").split(", ")[0]) > 0  # ΔPSNR's low end.
+  assert float(rows["perfect"][-1].strip("[] |").split(", ")[1]) < 0  # ΔΔE00's high end.
+
+
+def test_bootstrap_refuses_runs_scored_on_other_images(tmp_path, capsys):
+  runs = [_scored_run(tmp_path, "seed=0", _images(20, seed=1), _images(20, seed=0)),
+          _scored_run(tmp_path, "other,seed=0", _images(20, seed=1), _images(20, seed=3))]
+  assert results_table.main(runs + ["--bootstrap=10"]) == 2
+  assert capsys.readouterr().err == (
+      "error: --bootstrap pairs the runs image by image, but they were scored on different "
+      "images: give runs of one dataset, scored on one split\n")
+  assert results_table.main(runs[:1] + ["--bootstrap=-1"]) == 2
+  assert "--bootstrap=-1: give a number of resamples >= 0" in capsys.readouterr().err
+
+
+def test_bootstrap_reads_the_images_values_as_data(tmp_path, capsys):
+  run = _scored_run(tmp_path, "seed=0", _images(20, seed=1), _images(20, seed=0))
+  values = os.path.join(run, "eval", "10", evaluate.PER_IMAGE_FILE)
+  with open(values, "r+b") as f:
+    f.truncate(200)
+  assert results_table.main([run, "--bootstrap=10"]) == 2
+  error = capsys.readouterr().err
+  assert error.startswith(f"error: {values}: not readable per-image values (BadZipFile")
+  assert error.endswith("delete it and its metrics.json and score the run again\n")
+  os.remove(values)
+  os.mkfifo(values)  # Planted: reading it would block forever.
+  with helpers.deadline(30):
+    assert results_table.main([run, "--bootstrap=10"]) == 2
+  assert "not a regular file" in capsys.readouterr().err
