@@ -493,8 +493,9 @@ def run(argv: list[str] | None = None) -> int:
     print(f"error: cannot write the results in {out_dir}: {e}", file=sys.stderr)
     return 2
   print(table)
-  print(f"wrote {os.path.join(out_dir, '')} (metrics.json, table.md, grid.png) in "
-        f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
+  files = "metrics.json, table.md, grid.png" + ("" if args.compare else f", {PER_IMAGE_FILE}")
+  print(f"wrote {os.path.join(out_dir, '')} ({files}) in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr)
   return 1 if failed else 0
 
 
