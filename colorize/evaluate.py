@@ -121,7 +121,9 @@ def read_per_image(path: str, num_images: int) -> dict[str, np.ndarray]:
       (named, with the fix).
   """
   fix = "delete it and its metrics.json and score the run again"
-  row = len(scoring.PER_IMAGE_KEYS) + 1 + 2 * scoring.HISTOGRAM_BINS  # Float32s per image.
+  # Float32s per image: one per key (a histogram's HISTOGRAM_BINS), and SSIM's.
+  row = 1 + sum(scoring.HISTOGRAM_BINS if key.startswith("ab_hist") else 1
+                for key in scoring.PER_IMAGE_KEYS)
   try:
     values = workdir_lib.read_arrays(path, 4 * row * num_images + (1 << 20))
   except ValueError as e:
