@@ -203,7 +203,8 @@ def read_arrays(path: str, max_bytes: int) -> dict[str, np.ndarray]:
 
   A workdir may come from someone else: the file must be a regular file (a FIFO would block
   the read forever), may not unpack to more than `max_bytes` (the zip directory's sizes are
-  checked before anything is decompressed) and may not hold pickled objects.
+  checked before anything is decompressed) and may hold numbers only: no pickled objects,
+  no strings (which would fail deep in the caller's arithmetic).
 
   Args:
     path: the .npz file.
@@ -213,8 +214,9 @@ def read_arrays(path: str, max_bytes: int) -> dict[str, np.ndarray]:
     {name: array}.
 
   Raises:
-    ValueError: the file is missing, not a regular file, too large or not an .npz archive;
-      the message says which, for the caller's one-line error.
+    ValueError: the file is missing, not a regular file, too large, not an .npz archive or
+      holds an array that is not numbers; the message says which, for the caller's one-line
+      error.
   """
   if not image_files.is_regular_file(path):
     raise ValueError("missing, or not a regular file")
@@ -223,7 +225,11 @@ def read_arrays(path: str, max_bytes: int) -> dict[str, np.ndarray]:
       size = sum(member.file_size for member in archive.infolist())
     if size > max_bytes:
       raise ValueError(f"it unpacks to {size} bytes, more than the {max_bytes} expected")
-    with np.load(path, allow_pickle=False) as arrays:
-      return {name: arrays[name] for name in arrays.files}
+    with np.load(path, allow_pickle=False) as archive:
+      arrays = {name: archive[name] for name in archive.files}
   except (OSError, EOFError, zipfile.BadZipFile) as e:
     raise ValueError(f"{type(e).__name__}: {e}") from None
+  for name, array in arrays.items():
+    if array.dtype.kind not in "biuf":
+      raise ValueError(f"{name} holds {array.dtype}, not numbers")
+  return arrays

@@ -238,6 +238,10 @@ def test_command_keeps_the_images_values_beside_the_record(runs, tmp_path, capsy
     evaluate.read_per_image(str(damaged), 12)
   with pytest.raises(UserError, match=r"missing, or not a regular file\): delete it and its"):
     evaluate.read_per_image(str(tmp_path / "absent.npz"), 12)
+  planted = dict(values, delta_e2000=np.array(["x"] * 12))
+  np.savez(tmp_path / "strings.npz", **planted)
+  with pytest.raises(UserError, match=r"\(delta_e2000 holds <U1, not numbers\): delete it"):
+    evaluate.read_per_image(str(tmp_path / "strings.npz"), 12)
 
 
 def test_compare_writes_nothing_in_the_compared_runs(runs, tmp_path):

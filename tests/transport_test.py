@@ -92,7 +92,9 @@ def _npz(path, knots=transport.KNOTS, value=0.0):
     lambda path: path.write_bytes(_npy_bytes()),  # An .npy array, not an archive.
     lambda path: _npz(path, knots=5),
     lambda path: _npz(path, value=np.nan),
-], ids=["garbage", "empty", "npy", "shape", "nan"])
+    lambda path: np.savez(path, angles=np.array(["x", "y"]), source=np.zeros((2, 2, 5)),
+                          target=np.zeros((2, 2, 5))),  # Strings: no arithmetic on them.
+], ids=["garbage", "empty", "npy", "shape", "nan", "strings"])
 def test_a_damaged_map_is_one_line_naming_the_file_and_the_fix(tmp_path, write):
   path = tmp_path / "t.npz"
   write(path)
