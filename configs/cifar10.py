@@ -11,9 +11,10 @@ Variants (`--config=configs/cifar10.py:<variant>[,<variant>...]`, applied in ord
                   three innermost decoder layers, flax's initialisation, no jitter).
   wgan_gp_paper   Gulrajani et al. 2017: Adam(1e-4, 0.0, 0.9), n_critic 5.
   fast            large batch (256) for a GPU/TPU host, 20,000 steps, lr scaled by 4.
-  subset          10 epochs on an offline 10% subset of CIFAR-10 (5,085 training images)
-                  that tfds prepared on the development machine, where it sits beside the
-                  repository (the default data_dir of `_subset`); elsewhere pass
+  subset          10 epochs (whatever the batch size, so `fast,subset` too) on an offline
+                  10% subset of CIFAR-10 (5,085 training images) that tfds prepared on the
+                  development machine, where it sits beside the repository (the default
+                  data_dir of `_subset`); elsewhere pass
                   --config.data_dir=/path/to/tensorflow_datasets.
   subset100       100 epochs on that subset, sample grids after epochs 1, 10, 25, 50, 100.
 
@@ -184,16 +185,23 @@ def _subset(c: ml_collections.ConfigDict, num_epochs: int = 10,
   # beside the repository on the development machine (relative to the current directory, the
   # repository root); point data_dir at your own copy.
   c.data_dir = "../shared/data/cifar10_subset/tfds"
+  # Its length is in epochs, also after a variant that fixes the steps (`fast,subset`).
+  c.num_train_steps = -1
   c.num_epochs = num_epochs
-  c.eval_every_steps = c.checkpoint_every_steps = 286  # One epoch of its 4,576 images.
+  c.eval_every_steps = c.checkpoint_every_steps = _subset_epoch_steps(c)
   c.sample_epochs = sample_epochs
+
+
+def _subset_epoch_steps(c: ml_collections.ConfigDict) -> int:
+  """One epoch of the subset's 4,576 training images, in steps (input_pipeline's count)."""
+  return max(1, 4_576 // (c.batch_size * c.n_critic))
 
 
 def _subset100(c: ml_collections.ConfigDict) -> None:
   _subset(c, num_epochs=100, sample_epochs=(1, 10, 25, 50, 100))
   # Every fifth epoch: scoring the validation split after each one would add a good part of
   # the run's time, and 20 points still draw its curve.
-  c.eval_every_steps = c.checkpoint_every_steps = 5 * 286
+  c.eval_every_steps = c.checkpoint_every_steps = 5 * _subset_epoch_steps(c)
 
 
 _VARIANTS = {"seed": _seed, "wgan_gp_paper": _wgan_gp_paper, "fast": _fast, "subset": _subset,

@@ -238,6 +238,10 @@ def test_cifar_default_splits_hold_out_a_validation_tenth():
   config.data_dir = CIFAR_SUBSET
   train = tfds.data_source("cifar10", split="train", data_dir=CIFAR_SUBSET)
   assert input_pipeline.num_train_examples(config) == 4576  # 90% of the subset's 5,085.
+  for variant in ("subset", "fast,subset", "wgan_gp_paper,subset"):
+    subset = cifar10.get_config(variant)  # Its epoch in steps, as the pipeline counts them.
+    subset.data_dir = CIFAR_SUBSET
+    assert subset.eval_every_steps == input_pipeline.steps_per_epoch(subset), variant
   validation = input_pipeline.eval_images(config, 10**6)
   assert len(validation) == 5085 - 4576
   np.testing.assert_array_equal(validation[:5], np.stack([train[4576 + i]["image"]

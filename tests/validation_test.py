@@ -56,6 +56,16 @@ def test_variants_compose_in_order():
     cifar10.get_config("seed,subsett")
 
 
+def test_subset_runs_its_epochs_after_a_variant_that_fixes_the_steps():
+  fast = cifar10.get_config("fast,subset")
+  assert fast.batch_size == 256 and fast.num_train_steps == -1 and fast.num_epochs == 10
+  # Evaluated and checkpointed once an epoch: 4,576 // 256 steps, not batch 16's 286.
+  assert fast.eval_every_steps == fast.checkpoint_every_steps == 17
+  assert cifar10.get_config("seed,subset").eval_every_steps == 286
+  assert cifar10.get_config("wgan_gp_paper,subset").eval_every_steps == 4576 // (16 * 5)
+  assert cifar10.get_config("subset,fast").num_train_steps == 20_000  # Applied in order.
+
+
 def test_unknown_key():
   message = _error(_as_written(lamda_gp=1.0))
   assert "config.lamda_gp is not a config key" in message and "lambda_gp" in message
