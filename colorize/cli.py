@@ -89,11 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help=f"Images per model call (1..{inference.MAX_BATCH_SIZE}).")
   p.add_argument("--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
                  help="Larger images are skipped; also the pixels of one batch in memory.")
-  inference.add_chroma_gain_flag(p)
-  inference.add_temperature_flag(p)
-  inference.add_flip_average_flag(p)
-  inference.add_transport_flag(p)
-  inference.add_compilation_cache_flag(p)
+  inference.add_decoding_flags(p)
   args = p.parse_args(argv)
   if not 1 <= args.batch_size <= inference.MAX_BATCH_SIZE:
     p.error(f"--batch_size={args.batch_size}: give 1..{inference.MAX_BATCH_SIZE} (each model "

@@ -338,11 +338,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "relative to the current directory, as in training).")
   p.add_argument("--batch_size", type=int, default=scoring.DEFAULT_BATCH_SIZE,
                  help=f"Images per model and metric call (1..{inference.MAX_BATCH_SIZE}).")
-  inference.add_chroma_gain_flag(p)
-  inference.add_temperature_flag(p)
-  inference.add_flip_average_flag(p)
-  inference.add_transport_flag(p)
-  inference.add_compilation_cache_flag(p)
+  inference.add_decoding_flags(p)
   args = p.parse_args(argv)
   if not args.workdir:
     if not args.compare:

@@ -83,7 +83,7 @@ class Generator:
   step: int
 
 
-def add_compilation_cache_flag(parser: argparse.ArgumentParser) -> None:
+def _add_compilation_cache_flag(parser: argparse.ArgumentParser) -> None:
   """Adds `--compilation_cache_dir` (see `use_compilation_cache`) to a command's flags."""
   parser.add_argument(
       "--compilation_cache_dir",
@@ -129,7 +129,7 @@ def _flag_type(check):
   return parse
 
 
-def add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
+def _add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
   """Adds `--chroma_gain` (see `Colorizer`) to a command's flags."""
   parser.add_argument(
       "--chroma_gain", type=_flag_type(check_chroma_gain), default=1.0,
@@ -154,7 +154,7 @@ def check_temperature(value) -> float:
                  "predicted distribution; lower is more vivid)")
 
 
-def add_temperature_flag(parser: argparse.ArgumentParser) -> None:
+def _add_temperature_flag(parser: argparse.ArgumentParser) -> None:
   """Adds `--temperature` (see `Colorizer`) to a command's flags."""
   parser.add_argument(
       "--temperature", type=_flag_type(check_temperature),
@@ -163,7 +163,7 @@ def add_temperature_flag(parser: argparse.ArgumentParser) -> None:
            "the run's model.temperature (lower: nearer the most likely colour, more vivid).")
 
 
-def add_flip_average_flag(parser: argparse.ArgumentParser) -> None:
+def _add_flip_average_flag(parser: argparse.ArgumentParser) -> None:
   """Adds `--flip_average` (see `Colorizer`) to a command's flags."""
   parser.add_argument(
       "--flip_average", action="store_true",
@@ -182,7 +182,7 @@ def check_transport(value) -> float:
                  "all the way to the training split's distribution)")
 
 
-def add_transport_flag(parser: argparse.ArgumentParser) -> None:
+def _add_transport_flag(parser: argparse.ArgumentParser) -> None:
   """Adds `--transport` (see `Colorizer`) to a command's flags."""
   parser.add_argument(
       "--transport", type=_flag_type(check_transport), default=0.0,
@@ -190,6 +190,17 @@ def add_transport_flag(parser: argparse.ArgumentParser) -> None:
            "of the run's training split (colorize/transport.py), starting from --chroma_gain "
            "times them. The map is fit once per checkpoint, from the training split, and kept "
            "in <workdir>/eval/<step>/. 0 (default): no move.")
+
+
+def add_decoding_flags(parser: argparse.ArgumentParser) -> None:
+  """Adds the flags that `colorize` and `colorize.evaluate` share to a command's flags.
+
+  `--chroma_gain`, `--temperature`, `--flip_average` and `--transport` (how the colours are
+  decoded, see `Colorizer`) and `--compilation_cache_dir` (see `use_compilation_cache`).
+  """
+  for add in (_add_chroma_gain_flag, _add_temperature_flag, _add_flip_average_flag,
+              _add_transport_flag, _add_compilation_cache_flag):
+    add(parser)
 
 
 def use_compilation_cache(directory: str | None) -> None:
