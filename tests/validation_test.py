@@ -66,6 +66,12 @@ def test_subset_runs_its_epochs_after_a_variant_that_fixes_the_steps():
   assert cifar10.get_config("subset,fast").num_train_steps == 20_000  # Applied in order.
 
 
+def test_fast_keeps_the_emas_horizon_in_images():
+  # 1,000 updates of 16 images at the default's 0.999; at batch 256 the same 16,000 images.
+  assert cifar10.get_config("fast").ema_decay == pytest.approx(1 - 256 / 16_000)
+  assert cifar10.get_config("seed,fast").ema_decay == 0.0  # No EMA stays no EMA.
+
+
 def test_unknown_key():
   message = _error(_as_written(lamda_gp=1.0))
   assert "config.lamda_gp is not a config key" in message and "lambda_gp" in message
