@@ -11,7 +11,7 @@ file matched twice is done once. Only JPEG, PNG, TIFF, BMP and WebP files are de
 whatever their names say (`image_files`). A file that cannot be colorized is reported as one
 `path: reason` line and skipped; the rest are still done.
 
-The compilation cache is the user's, never a workdir's (`inference.use_compilation_cache`).
+The compilation cache is the user's, never a workdir's (`shared_flags.use_compilation_cache`).
 `load_image` is the file decoding on its own, for the Python API:
 `Colorizer.from_workdir(workdir)(load_image("scan.jpg"))`.
 
@@ -37,6 +37,7 @@ import tqdm
 from colorize import errors
 from colorize import image_files
 from colorize import inference
+from colorize import shared_flags
 from colorize.errors import UserError
 
 # --format values (the extensions, without the dot) -> the extension written: the format's
@@ -89,7 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help=f"Images per model call (1..{inference.MAX_BATCH_SIZE}).")
   p.add_argument("--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
                  help="Larger images are skipped; also the pixels of one batch in memory.")
-  inference.add_decoding_flags(p)
+  shared_flags.add_decoding_flags(p)
   args = p.parse_args(argv)
   if not 1 <= args.batch_size <= inference.MAX_BATCH_SIZE:
     p.error(f"--batch_size={args.batch_size}: give 1..{inference.MAX_BATCH_SIZE} (each model "
@@ -261,7 +262,7 @@ def run(argv: list[str] | None = None) -> int:
     if os.path.lexists(args.output) and not os.path.isdir(args.output):
       raise UserError(f"--output={args.output} is not a folder; give a folder (it is created "
                       "if missing)")
-    inference.use_compilation_cache(args.compilation_cache_dir)
+    shared_flags.use_compilation_cache(args.compilation_cache_dir)
     colorizer = inference.Colorizer.from_workdir(
         args.workdir, args.step, batch_size=args.batch_size, native=args.native,
         chroma_gain=args.chroma_gain, temperature=args.temperature,

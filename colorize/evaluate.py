@@ -59,7 +59,9 @@ from colorize import image_files
 from colorize import inference
 from colorize import input_pipeline
 from colorize import plots
+from colorize import restore
 from colorize import scoring
+from colorize import shared_flags
 from colorize import workdir as workdir_lib
 from colorize.errors import UserError
 
@@ -338,7 +340,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "relative to the current directory, as in training).")
   p.add_argument("--batch_size", type=int, default=scoring.DEFAULT_BATCH_SIZE,
                  help=f"Images per model and metric call (1..{inference.MAX_BATCH_SIZE}).")
-  inference.add_decoding_flags(p)
+  shared_flags.add_decoding_flags(p)
   args = p.parse_args(argv)
   if not args.workdir:
     if not args.compare:
@@ -423,16 +425,16 @@ def run(argv: list[str] | None = None) -> int:
   started = time.perf_counter()
   workdirs = [args.workdir] + args.compare
   try:
-    inference.use_compilation_cache(args.compilation_cache_dir)
-    config = inference.read_config(args.workdir)
+    shared_flags.use_compilation_cache(args.compilation_cache_dir)
+    config = restore.read_config(args.workdir)
     if args.data_dir is not None:
       config.data_dir = args.data_dir
     elif not args.images:
       _check_prepared(config, args.workdir)
-    generators = [inference.restore_generator(w, args.step if i == 0 else None)
+    generators = [restore.restore_generator(w, args.step if i == 0 else None)
                   for i, w in enumerate(workdirs)]
     colorizers = [_colorizer(w, g, args) for w, g in zip(workdirs, generators)]
-    losses = [inference.read_config(w).loss for w in workdirs]
+    losses = [restore.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
     decoding = Decoding(args.chroma_gain, args.temperature, args.flip_average, args.transport)
     sub_folder = os.path.join(sub_folder, decoding.folder())
@@ -497,14 +499,14 @@ def run(argv: list[str] | None = None) -> int:
   return 1 if failed else 0
 
 
-def _colorizer(workdir: str, generator: inference.Generator,
+def _colorizer(workdir: str, generator: restore.Generator,
                args: argparse.Namespace) -> inference.Colorizer:
   """The Colorizer of one workdir's generator with the flags' decoding; UserError names it."""
   try:
     colorizer = inference.Colorizer(generator, batch_size=args.batch_size,
                                     chroma_gain=args.chroma_gain, temperature=args.temperature,
                                     flip_average=args.flip_average)
-    config = inference.read_config(workdir)
+    config = restore.read_config(workdir)
     if args.data_dir is not None:
       config.data_dir = args.data_dir
     return inference.with_run_transport(colorizer, workdir, config, args.transport)

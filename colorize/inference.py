@@ -10,38 +10,31 @@ alpha), HxWx3 (RGB) or HxWx4 (RGBA); L in [0, 100]; ab in Lab units (about +-110
 colour conversion is `colorize.color`'s, run over flat pixels in fixed-size chunks so that a
 40-megapixel photo never materialises more than one chunk of float temporaries at a time.
 
-A workdir is data, maybe someone else's: `read_config` takes from its config.json only what
-builds the model and reads its data, validated, and nothing about the machine (where the
-compilation cache lives, where to write); `use_compilation_cache` takes that from the user.
+A workdir's config and checkpoint are read by `colorize.restore`, the commands' shared flags
+and their checks are `colorize.shared_flags`.
 """
-import argparse
-import contextlib
 import copy
 import dataclasses
 import functools
 import itertools
-import json
-import logging
 import os
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from absl import logging as absl_logging
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 from PIL import Image
 
 from colorize import atomic
 from colorize import batches
 from colorize import color
-from colorize import errors
 from colorize import image_files
 from colorize import models
-from colorize import train_step
+from colorize import restore
+from colorize import shared_flags
 from colorize import transport as transport_lib
-from colorize import validation
 from colorize.errors import UserError
 
 DEFAULT_BATCH_SIZE = 16
@@ -62,294 +55,6 @@ _TRANSPORT_PIXELS = 1 << 21
 _TRANSPORT_CHUNK = 256
 
 ColorArray = np.ndarray  # uint8 | uint16 | float32 [H, W, C], C in {1, 3}: an image without alpha.
-
-
-@dataclasses.dataclass(frozen=True)
-class Generator:
-  """A trained generator restored from a workdir: the module and its inference variables.
-
-  Attributes:
-    module: the U-Net (its fields come from the run's config).
-    variables: {"params": EMA params when the run kept them, else the generator's params,
-      "batch_stats": their batch-norm statistics, only for batch norm}.
-    color_space: the run's colour space, "lab" or "rgb".
-    image_size: the training resolution (square).
-    step: the checkpoint's training step.
-  """
-  module: models.UNetGenerator
-  variables: dict
-  color_space: str
-  image_size: int
-  step: int
-
-
-def _add_compilation_cache_flag(parser: argparse.ArgumentParser) -> None:
-  """Adds `--compilation_cache_dir` (see `use_compilation_cache`) to a command's flags."""
-  parser.add_argument(
-      "--compilation_cache_dir",
-      help="Persistent compilation cache: compiled programs are stored here and reused by "
-           "later commands ('' for none). Default: $JAX_COMPILATION_CACHE_DIR, else "
-           f"{validation.reference().compilation_cache_dir}. Never taken from the workdir.")
-
-
-def _number(value, ok, problem: str) -> float:
-  """`value` as a float if `ok(float)`, else ValueError(problem); text that is no number fails."""
-  try:
-    number = float(value)
-  except (TypeError, ValueError):
-    number = float("nan")  # Fails every range check.
-  if not ok(number):
-    raise ValueError(problem)
-  return number
-
-
-def check_chroma_gain(value) -> float:
-  """`value` (a number or its text) as a chroma gain (see `Colorizer`).
-
-  Args:
-    value: the gain, e.g. 1.2 or "1.2".
-
-  Returns:
-    The gain as a float.
-
-  Raises:
-    ValueError: not a finite number >= 0; the message says what to give.
-  """
-  return _number(value, lambda gain: 0 <= gain < float("inf"),
-                 f"chroma_gain {value!r}: give a finite number >= 0 (1 keeps the model's colours)")
-
-
-def _flag_type(check):
-  """`check` as an argparse type: the message of its ValueError becomes the flag's error."""
-  def parse(text: str) -> float:
-    try:
-      return check(text)
-    except ValueError as e:  # argparse shows only this error type's own message.
-      raise argparse.ArgumentTypeError(str(e)) from None
-  return parse
-
-
-def _add_chroma_gain_flag(parser: argparse.ArgumentParser) -> None:
-  """Adds `--chroma_gain` (see `Colorizer`) to a command's flags."""
-  parser.add_argument(
-      "--chroma_gain", type=_flag_type(check_chroma_gain), default=1.0,
-      help="Multiply the predicted chroma (ab) by this, at the same hue and lightness: above "
-           "1 more vivid, below 1 more muted. 1 (default): the model's own colours.")
-
-
-def check_temperature(value) -> float:
-  """`value` (a number or its text) as an annealed-mean temperature (see `Colorizer`).
-
-  Args:
-    value: the temperature, e.g. 0.2 or "0.2".
-
-  Returns:
-    The temperature as a float.
-
-  Raises:
-    ValueError: not a finite number > 0; the message says what to give.
-  """
-  return _number(value, lambda t: 0 < t < float("inf"),
-                 f"temperature {value!r}: give a finite number > 0 (1: the mean of the "
-                 "predicted distribution; lower is more vivid)")
-
-
-def _add_temperature_flag(parser: argparse.ArgumentParser) -> None:
-  """Adds `--temperature` (see `Colorizer`) to a command's flags."""
-  parser.add_argument(
-      "--temperature", type=_flag_type(check_temperature),
-      help="For a run with a classification head (model.head=classification): decode its "
-           "distribution over colours by the annealed mean at this temperature instead of "
-           "the run's model.temperature (lower: nearer the most likely colour, more vivid).")
-
-
-def _add_flip_average_flag(parser: argparse.ArgumentParser) -> None:
-  """Adds `--flip_average` (see `Colorizer`) to a command's flags."""
-  parser.add_argument(
-      "--flip_average", action="store_true",
-      help="Average the colours predicted for each image and for its mirror image (a "
-           "test-time ensemble of two views; twice the model's work).")
-
-
-def check_transport(value) -> float:
-  """`value` (a number or its text) as a colour transport's strength (see `Colorizer`).
-
-  Raises:
-    ValueError: not a number in [0, 1]; the message says what to give.
-  """
-  return _number(value, lambda s: 0 <= s <= 1,
-                 f"transport {value!r}: give a number from 0 (the model's colours) to 1 (moved "
-                 "all the way to the training split's distribution)")
-
-
-def _add_transport_flag(parser: argparse.ArgumentParser) -> None:
-  """Adds `--transport` (see `Colorizer`) to a command's flags."""
-  parser.add_argument(
-      "--transport", type=_flag_type(check_transport), default=0.0,
-      help="Move the predicted colours this far (0..1) towards the true colours' distribution "
-           "of the run's training split (colorize/transport.py), starting from --chroma_gain "
-           "times them. The map is fit once per checkpoint, from the training split, and kept "
-           "in <workdir>/eval/<step>/. 0 (default): no move.")
-
-
-def add_decoding_flags(parser: argparse.ArgumentParser) -> None:
-  """Adds the flags that `colorize` and `colorize.evaluate` share to a command's flags.
-
-  `--chroma_gain`, `--temperature`, `--flip_average` and `--transport` (how the colours are
-  decoded, see `Colorizer`) and `--compilation_cache_dir` (see `use_compilation_cache`).
-  """
-  for add in (_add_chroma_gain_flag, _add_temperature_flag, _add_flip_average_flag,
-              _add_transport_flag, _add_compilation_cache_flag):
-    add(parser)
-
-
-def use_compilation_cache(directory: str | None) -> None:
-  """Points JAX's persistent compilation cache where the user says.
-
-  A cache holds executables that are loaded and run, so only the user chooses it: the
-  flag, else JAX's own JAX_COMPILATION_CACHE_DIR (already applied by JAX), else
-  the training configs' default, so colorizing reuses what training compiled. Never a
-  workdir's config.json.
-
-  Args:
-    directory: the `--compilation_cache_dir` value: a folder, "" for no cache, or None.
-  """
-  if directory is None:
-    if jax.config.jax_compilation_cache_dir:
-      return
-    directory = validation.reference().compilation_cache_dir
-  jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory) or None)
-
-
-def read_config(workdir: str) -> ml_collections.ConfigDict:
-  """Reads what builds a run's model and reads its data from `<workdir>/config.json`.
-
-  Only the keys under `validation.MODEL_AND_DATA` are read (see there why), each checked for
-  its type and value as a training config's are; the rest keeps configs/cifar10.py's default.
-
-  Args:
-    workdir: a training workdir.
-
-  Returns:
-    A config with every key: those from the file, the others at their defaults.
-
-  Raises:
-    UserError: no readable config.json in `workdir`, or one with a key missing, of the
-      wrong type or with an invalid value (the message names the file and the key).
-  """
-  path = os.path.join(workdir, "config.json")
-  try:
-    if os.path.lexists(path) and not image_files.is_regular_file(path):
-      raise ValueError("not a regular file")  # A FIFO would block the read forever.
-    with open(path, encoding="utf-8") as f:
-      saved = json.load(f)
-  except FileNotFoundError:
-    raise UserError(f"{workdir}: no config.json; is this a training workdir "
-                    "(python -m colorize.main --workdir=...)?") from None
-  except (OSError, ValueError) as e:
-    raise UserError(f"{workdir}: cannot read config.json ({e})") from None
-  if not isinstance(saved, dict):
-    raise UserError(f"{path} holds a JSON {type(saved).__name__}, not an object; the "
-                    "workdir is damaged")
-  try:
-    config = validation.checked(saved, validation.MODEL_AND_DATA)
-    validation.check_model_and_data(config)
-  except UserError as e:
-    raise UserError(f"{path}: {e}; the workdir is damaged, or from another version of "
-                    "colorize") from None
-  return config
-
-
-def restore_generator(workdir: str, step: int | None = None) -> Generator:
-  """Restores the generator (EMA params when present, batch stats) of a checkpoint.
-
-  Only the arrays inference uses are read from disk (Orbax partial restore): not the critic,
-  not the optimizer states (twice the generator), and not the raw params when there is an EMA.
-
-  Args:
-    workdir: a training workdir (config.json and checkpoints/<step>/).
-    step: the checkpoint to restore; the latest when None.
-
-  Returns:
-    The restored generator.
-
-  Raises:
-    UserError: no config, no checkpoint (at `step`), or a checkpoint whose arrays do not
-      match the config's model; the one-line message names the workdir.
-  """
-  config = read_config(workdir)
-  try:
-    abstract = jax.eval_shape(functools.partial(train_step.create_train_state, config),
-                              jax.random.key(0))
-  except (AttributeError, KeyError, TypeError, ValueError) as e:
-    raise UserError(f"{workdir}: config.json does not describe a model this version can "
-                    f"build ({type(e).__name__}: {e})") from None
-  checkpoints = os.path.abspath(os.path.join(workdir, "checkpoints"))
-  steps = []
-  if os.path.isdir(checkpoints):
-    # read_only: inference must never touch a workdir, e.g. one that is still training.
-    with _quiet_orbax():
-      manager = ocp.CheckpointManager(checkpoints, options=ocp.CheckpointManagerOptions(
-          read_only=True, create=False, save_interval_steps=0))
-    steps = manager.all_steps()
-  if not steps:
-    raise UserError(f"{workdir}: no checkpoint in {checkpoints}; train first "
-                    f"(python -m colorize.main --workdir={workdir} ...)")
-  step = max(steps) if step is None else step
-  if step not in steps:
-    raise UserError(f"{workdir}: no checkpoint at step {step} (available: "
-                    f"{', '.join(map(str, sorted(steps)))})")
-
-  # Empty subtrees (no batch stats) are not on disk as arrays: leave them out.
-  names = (("gen_params", "gen_batch_stats") if abstract.ema_params is None
-           else ("ema_params", "ema_batch_stats"))
-  target = {name: getattr(abstract, name) for name in names if getattr(abstract, name)}
-  errors.drop_failed_restore_reports(checkpoints)
-  try:
-    restored = manager.restore(step, args=ocp.args.PyTreeRestore(
-        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-        partial_restore=True))
-  # Arrays the config expects but the checkpoint lacks raise KeyError/ValueError; damaged
-  # files raise those, JSONDecodeError or a bare Exception from TensorStore.
-  except Exception as e:  # pylint: disable=broad-exception-caught
-    raise UserError(f"{workdir}: cannot restore checkpoint {step} for config.json's model "
-                    f"({type(e).__name__}: {errors.first_line(e, 200)}); was config.json "
-                    "edited, or is the checkpoint damaged (--step picks another)?") from None
-  _check_shapes(target, restored, f"{workdir}: checkpoint {step}")
-  variables = train_step.inference_variables(abstract.replace(**restored))
-  return Generator(module=abstract.generator, variables=jax.device_put(variables),
-                   color_space=config.color_space, image_size=config.image_size, step=step)
-
-
-@contextlib.contextmanager
-def _quiet_orbax() -> Iterator[None]:
-  """Drops Orbax's warnings meanwhile: it warns that a read-only manager is read-only."""
-  def keep(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.ERROR or "/orbax/" not in record.pathname
-  logger = absl_logging.get_absl_logger()
-  logger.addFilter(keep)
-  try:
-    yield
-  finally:
-    logger.removeFilter(keep)
-
-
-def _check_shapes(expected, restored, where: str) -> None:
-  """Checks what a partial restore returned against its target.
-
-  Partial restore returns arrays with their saved shapes, whatever the target says, and
-  gives back the target's own ShapeDtypeStruct for an array that is not on disk.
-  """
-  expected_leaves = dict(jax.tree_util.tree_leaves_with_path(expected))
-  restored_leaves = dict(jax.tree_util.tree_leaves_with_path(restored))
-  for path, leaf in expected_leaves.items():
-    got = restored_leaves.get(path)
-    missing = not isinstance(got, (np.ndarray, jax.Array))
-    if missing or got.shape != leaf.shape:
-      found = "missing" if missing else f"shape {got.shape}"
-      raise UserError(f"{where} does not match config.json: {jax.tree_util.keystr(path)} is "
-                      f"{found} on disk, the config's model needs {leaf.shape} (was "
-                      "config.json edited, or the checkpoint written by another config?)")
 
 
 def _split_alpha(image: np.ndarray | Image.Image) -> tuple[ColorArray, np.ndarray | None]:
@@ -443,7 +148,7 @@ class Colorizer:
   Colour inputs are reduced to their lightness first, so recolouring works.
   """
 
-  def __init__(self, generator: Generator, *, batch_size: int = DEFAULT_BATCH_SIZE,
+  def __init__(self, generator: restore.Generator, *, batch_size: int = DEFAULT_BATCH_SIZE,
                native: bool = False, chroma_gain: float = 1.0,
                temperature: float | None = None, flip_average: bool = False,
                transport: transport_lib.Transport | None = None,
@@ -451,7 +156,7 @@ class Colorizer:
     """Wraps a restored generator.
 
     Args:
-      generator: see `restore_generator`.
+      generator: see `restore.restore_generator`.
       batch_size: images per model call at the training resolution; fewer are padded, so the
         model compiles once.
       native: run the model on the whole image (padded to a multiple of the U-Net's stride,
@@ -473,8 +178,8 @@ class Colorizer:
         number > 0, a transport_strength outside [0, 1] or one without a transport.
       UserError: a temperature for a generator without a classification head.
     """
-    self.chroma_gain = check_chroma_gain(chroma_gain)
-    self.transport_strength = check_transport(transport_strength)
+    self.chroma_gain = shared_flags.check_chroma_gain(chroma_gain)
+    self.transport_strength = shared_flags.check_transport(transport_strength)
     if self.transport_strength and transport is None:
       raise ValueError(f"transport_strength={transport_strength} needs a transport "
                        "(fit_transport)")
@@ -484,8 +189,9 @@ class Colorizer:
         raise UserError(f"a temperature ({temperature:g}) applies to a classification head "
                         "(model.head='classification'); this run's generator regresses its "
                         "colours: leave it out")
+      temperature = shared_flags.check_temperature(temperature)
       generator = dataclasses.replace(
-          generator, module=generator.module.clone(temperature=check_temperature(temperature)))
+          generator, module=generator.module.clone(temperature=temperature))
     self.generator = generator
     self.batch_size = batch_size
     self.native = native
@@ -506,16 +212,16 @@ class Colorizer:
       A Colorizer.
 
     Raises:
-      UserError: see `restore_generator`, and a temperature for a run without a
+      UserError: see `restore.restore_generator`, and a temperature for a run without a
         classification head (naming the workdir).
     """
-    generator = restore_generator(workdir, step)
+    generator = restore.restore_generator(workdir, step)
     strength = kwargs.pop("transport_strength", 0.0)
     try:
       colorizer = cls(generator, **kwargs)
     except UserError as e:
       raise UserError(f"{workdir}: {e}") from None
-    return with_run_transport(colorizer, workdir, read_config(workdir), strength)
+    return with_run_transport(colorizer, workdir, restore.read_config(workdir), strength)
 
   def __call__(self, image: np.ndarray | Image.Image) -> np.ndarray:
     """Colorizes one image; see `colorize_batch`."""
@@ -597,7 +303,7 @@ def fit_transport(colorizer: Colorizer, config: ml_collections.ConfigDict,
   Args:
     colorizer: the run's generator, decoded as it will be used (flip average, temperature;
       the chroma gain does not matter, `transport.apply`).
-    config: the run's config (`read_config`), which names its data.
+    config: the run's config (`restore.read_config`), which names its data.
     num_images: the first this many training images, each squeezed to the training size as
       colorizing does (at most _TRANSPORT_PIXELS of their pixels are used).
 
@@ -682,7 +388,7 @@ def with_run_transport(colorizer: Colorizer, workdir: str, config: ml_collection
     return colorizer
   moved = copy.copy(colorizer)
   moved.transport = run_transport(workdir, colorizer, config)
-  moved.transport_strength = check_transport(strength)
+  moved.transport_strength = shared_flags.check_transport(strength)
   return moved
 
 

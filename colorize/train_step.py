@@ -169,7 +169,7 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> Tra
     The state at step 0.
   """
   m, o = config.model, config.optimizer
-  # A config that only describes the model (inference.read_config) has no compute_dtype:
+  # A config that only describes the model (restore.read_config) has no compute_dtype:
   # inference computes in float32 whatever dtype the run trained in.
   dtype = jnp.dtype(config.get("compute_dtype", "float32"))
   generator = models.UNetGenerator(

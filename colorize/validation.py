@@ -24,7 +24,7 @@ from colorize.errors import UserError
 # The package reads the keys from the shipped config rather than from a copy kept in sync.
 from configs import cifar10
 
-# What a trained workdir's config.json is read for (`inference.read_config`): the keys under
+# What a trained workdir's config.json is read for (`restore.read_config`): the keys under
 # these names build the model and read its data. Nothing else in it is used: not the training
 # schedule, and never a setting of the machine (compilation_cache_dir, data_threads), which is
 # the user's to choose, not a downloaded workdir's.

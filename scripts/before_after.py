@@ -21,6 +21,7 @@ from skimage import data as skimage_data
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from colorize import inference  # pylint: disable=g-import-not-at-top
 from colorize import input_pipeline  # pylint: disable=g-import-not-at-top
+from colorize import restore  # pylint: disable=g-import-not-at-top
 from colorize.errors import UserError  # pylint: disable=g-import-not-at-top
 
 _GAP = 6
@@ -56,7 +57,7 @@ def _cifar_test_images(workdir: str, data_dir: str, first: int, num: int) -> np.
 
   (Through the input pipeline's checks: an unprepared data_dir is an error, not a download.)
   """
-  config = inference.read_config(workdir)
+  config = restore.read_config(workdir)
   config.dataset, config.data_dir, config.eval_split = "cifar10", data_dir, "test"
   config.image_size = 32  # CIFAR-10's own size, whatever size the run trained at.
   return input_pipeline.eval_images(config, first + num)[first:]

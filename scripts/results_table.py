@@ -46,9 +46,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from colorize import evaluate  # pylint: disable=g-import-not-at-top
-from colorize import inference
 from colorize import plots
+from colorize import restore
 from colorize import scoring
+from colorize import shared_flags
 from colorize import workdir as workdir_lib
 from colorize.errors import UserError
 
@@ -73,7 +74,7 @@ def group_and_seed(workdir: str) -> tuple[str, int]:
   name = os.path.basename(os.path.normpath(workdir))
   match = _SEED.search(name)
   if not match:
-    return name, int(inference.read_config(workdir).get("seed", 0))
+    return name, int(restore.read_config(workdir).get("seed", 0))
   return _SEED.sub("", name).strip(",") or "base", int(match.group(2))
 
 
@@ -85,7 +86,7 @@ def run_metrics(workdir: str, split: str | None,
   With `per_image`, the record also holds "per_image", the images' values evaluate kept
   beside it (`evaluate.read_per_image`); a record made before evaluate kept them is made again.
   """
-  config = inference.read_config(workdir)
+  config = restore.read_config(workdir)
   sub = "" if split in (None, config.get("eval_split")) else f"split-{split}"
   sub = os.path.join(sub, decoding.folder())
   steps = sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
@@ -273,24 +274,24 @@ def main(argv: list[str] | None = None) -> int:
       raise UserError(f"--bootstrap={args.bootstrap}: give a number of resamples >= 0, e.g. "
                       "1000")
     try:
-      gains = [inference.check_chroma_gain(g) for g in args.chroma_gains.split(",")]
+      gains = [shared_flags.check_chroma_gain(g) for g in args.chroma_gains.split(",")]
     except ValueError:
       raise UserError(f"--chroma_gains={args.chroma_gains}: give numbers >= 0, e.g. "
                       "1,1.2") from None
     try:
-      transports = [inference.check_transport(s) for s in args.transports.split(",")]
+      transports = [shared_flags.check_transport(s) for s in args.transports.split(",")]
     except ValueError:
       raise UserError(f"--transports={args.transports}: give numbers from 0 to 1, e.g. "
                       "0,0.5") from None
     try:
-      temperatures = [inference.check_temperature(t)
+      temperatures = [shared_flags.check_temperature(t)
                       for t in (args.temperatures.split(",") if args.temperatures else [])]
     except ValueError:
       raise UserError(f"--temperatures={args.temperatures}: give numbers > 0, e.g. "
                       "0.38,0.2") from None
     for workdir in args.workdirs:
       group, seed = group_and_seed(workdir)
-      classify = inference.read_config(workdir).model.head == "classification"
+      classify = restore.read_config(workdir).model.head == "classification"
       for temperature in (temperatures if classify and temperatures else [None]):
         for flip in FLIP_AVERAGE[args.flip_average]:
           for gain, strength in itertools.product(gains, transports):

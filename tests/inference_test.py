@@ -14,6 +14,7 @@ import colorize
 from colorize import color
 from colorize import evaluate
 from colorize import inference
+from colorize import restore
 from colorize import train
 from colorize import train_step
 from colorize import validation
@@ -38,7 +39,7 @@ def colorizer(workdir):
 
 def _full_state(workdir, step):
   """The whole TrainState of a checkpoint, restored the way train.py does."""
-  config = inference.read_config(str(workdir))
+  config = restore.read_config(str(workdir))
   abstract = jax.eval_shape(functools.partial(train_step.create_train_state, config),
                             jax.random.key(0))
   manager = ocp.CheckpointManager((workdir / "checkpoints").resolve())
@@ -94,14 +95,14 @@ def test_restores_latest_or_given_step_with_ema(workdir, colorizer):
   # The statistics the trainer recomputed for the EMA weights, not the raw weights' ones.
   assert _trees_equal(colorizer.generator.variables["batch_stats"], state.ema_batch_stats)
   assert not _trees_equal(state.ema_batch_stats, state.gen_batch_stats)
-  first = inference.restore_generator(str(workdir), step=1)
+  first = restore.restore_generator(str(workdir), step=1)
   assert first.step == 1
   assert _trees_equal(first.variables["params"], _full_state(workdir, 1).ema_params)
 
 
 def test_uses_generator_params_without_ema(workdir, tmp_path):
   copy = _copy_with_config(workdir, tmp_path, ema_decay=0.0)
-  generator = inference.restore_generator(str(copy))
+  generator = restore.restore_generator(str(copy))
   assert _trees_equal(generator.variables["params"], _full_state(workdir, 2).gen_params)
   assert _trees_equal(generator.variables["batch_stats"], _full_state(workdir, 2).gen_batch_stats)
 
@@ -114,18 +115,18 @@ def test_a_config_json_from_before_the_classification_head_reads_as_regression(w
   for key in validation.ADDED_KEYS:
     del config["model"][key.removeprefix("model.")]
   (copy / "config.json").write_text(json.dumps(config))
-  assert inference.read_config(str(copy)).model.head == "regression"
-  assert inference.restore_generator(str(copy)).step == 2
+  assert restore.read_config(str(copy)).model.head == "regression"
+  assert restore.restore_generator(str(copy)).step == 2
 
 
 def test_workdir_without_config_or_checkpoint(tmp_path, workdir):
   with pytest.raises(UserError, match=f"{tmp_path}: no config.json"):
-    inference.restore_generator(str(tmp_path))
+    restore.restore_generator(str(tmp_path))
   shutil.copy(workdir / "config.json", tmp_path / "config.json")
   with pytest.raises(UserError, match=f"^{tmp_path}: no checkpoint in"):
-    inference.restore_generator(str(tmp_path))
+    restore.restore_generator(str(tmp_path))
   with pytest.raises(UserError, match=r"no checkpoint at step 7 \(available: 1, 2\)"):
-    inference.restore_generator(str(workdir), step=7)
+    restore.restore_generator(str(workdir), step=7)
 
 
 @pytest.mark.parametrize("key,value,found", [
@@ -139,7 +140,7 @@ def test_incompatible_config_is_one_line_naming_the_workdir(workdir, tmp_path, k
   with pytest.raises(UserError,
                      match=f"^{copy}: checkpoint 2 does not match config.json: {found}"
                      ) as error:
-    inference.restore_generator(str(copy))
+    restore.restore_generator(str(copy))
   assert "\n" not in str(error.value)
 
 
@@ -198,7 +199,7 @@ def test_rgb_color_space_model():
   config = test_config.get_config()
   config.color_space = "rgb"
   state = train_step.create_train_state(config, jax.random.key(0))
-  generator = inference.Generator(
+  generator = restore.Generator(
       module=state.generator, variables={"params": state.gen_params,
                                          "batch_stats": state.gen_batch_stats},
       color_space="rgb", image_size=config.image_size, step=0)
@@ -291,7 +292,7 @@ def test_transport_fit_keeps_a_fixed_number_of_pixels_per_image(workdir, coloriz
   monkeypatch.setattr(inference, "_TRANSPORT_PIXELS", 8 * 10)
   seen = []
   monkeypatch.setattr(inference.transport_lib, "fit", lambda *sets: seen.extend(sets))
-  inference.fit_transport(colorizer, inference.read_config(str(workdir)), num_images=8)
+  inference.fit_transport(colorizer, restore.read_config(str(workdir)), num_images=8)
   assert [x.shape for x in seen] == [(80, 2), (80, 2)]  # 10 of each 8x8 image's 64 pixels.
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from colorize import cli
 from colorize import evaluate
-from colorize import inference
+from colorize import restore
 from colorize import train
 from colorize import validation
 from colorize.errors import UserError
@@ -68,7 +68,7 @@ def test_config_json_never_chooses_the_compilation_cache(run, tmp_path, command)
 
 def test_read_config_takes_only_validated_model_and_data_keys(run, tmp_path):
   copy = _copy(run, tmp_path, compilation_cache_dir="/planted", data_threads=10**6)
-  config = inference.read_config(str(copy))
+  config = restore.read_config(str(copy))
   defaults = validation.reference()  # This machine's, not the workdir's.
   assert config.compilation_cache_dir == defaults.compilation_cache_dir
   assert config.data_threads == defaults.data_threads
@@ -79,7 +79,7 @@ def test_read_config_takes_only_validated_model_and_data_keys(run, tmp_path):
                            ("loss", None, "config.loss=None is invalid")]:
     (copy / "config.json").write_text(json.dumps({**saved, key: value}))
     with pytest.raises(UserError, match=rf"^{copy / 'config.json'}: .*{says}"):
-      inference.read_config(str(copy))
+      restore.read_config(str(copy))
 
 
 def test_evaluate_replaces_planted_links_and_escapes_config_strings(run, tmp_path, capsys):
