@@ -38,7 +38,6 @@ could start (no config or checkpoint, no data). The flags are argparse's, as in
 """
 import argparse
 import dataclasses
-import io
 import json
 import os
 import sys
@@ -54,6 +53,7 @@ import tensorflow_datasets as tfds
 
 from colorize import atomic
 from colorize import errors
+from colorize import eval_files
 from colorize import color
 from colorize import image_files
 from colorize import inference
@@ -62,87 +62,13 @@ from colorize import plots
 from colorize import restore
 from colorize import scoring
 from colorize import shared_flags
-from colorize import workdir as workdir_lib
 from colorize.errors import UserError
 
 MEAN_AB_IMAGES = 5000  # Training images the "mean colour" baseline averages over.
 NUM_SAMPLES = 8  # Images (columns) in grid.png.
 MAX_SIZE = 1024  # --size's ceiling: every image is held at --size squared (4 MB at 1024).
 
-# Summary metrics in table order: key -> (column heading, format). Definitions in LEGEND.
-COLUMNS = {
-    "psnr": ("PSNR dB ↑", "{:.2f}"),
-    "psnr_per_image": ("PSNR/img dB ↑", "{:.2f}"),
-    "ssim": ("SSIM ↑", "{:.4f}"),
-    "delta_e2000": ("ΔE00 ↓", "{:.2f}"),
-    "ab_auc": ("AuC ab ↑", "{:.4f}"),
-    "lab_acc_2pct": ("acc 2% ↑", "{:.4f}"),
-    "lab_acc_5pct": ("acc 5% ↑", "{:.4f}"),
-    "l1": ("L1 ab/110 ↓", "{:.4f}"),
-    "colorfulness": ("colourful.", "{:.1f}"),
-    "colorfulness_ratio": ("colourful. ratio →1", "{:.3f}"),
-    "ab_hist_intersection": ("ab hist. ∩ ↑", "{:.3f}"),
-}
-# Summary values that describe the set rather than score a run: in the legend, not columns.
-_NOT_COLUMNS = ("colorfulness_reference", "num_images", "gray_references")
-LEGEND = """\
-Metrics (outputs are 8-bit sRGB, as saved; {num_images} images, {gray_references} of whose
-ground truths are grayscale, i.e. chroma < {gray_chroma:g} at every pixel):
-PSNR: from the mean squared error pooled over every pixel of the set (sRGB in [0, 1], data
-range 1), the headline; PSNR/img: the mean of per-image PSNRs over the colour ground truths
-only (a grayscale ground truth that a gray output reproduces would count 58.9 dB, the 8-bit
-quantization ceiling, and a few such images dominate a mean of logarithms). All other
-metrics are means over every pixel (SSIM, colourfulness: over images of one size): SSIM on
-sRGB (11x11 Gaussian window, sigma 1.5, per channel); ΔE00: CIEDE2000; AuC ab: area under the
-curve of the fraction of pixels whose ab error (L2, Lab units) is <= t, t in [0, 150], over
-150 (Zhang et al. 2016); acc 2% / 5%: fraction of pixels with L, a and b all within 2% / 5%
-of their range (100, 220, 220; Nazeri et al. 2018); L1 ab/110: mean |ab error| / 110 (the
-trainer's eval_l1); colourful.: Hasler & Süsstrunk's M on sRGB 0-255 (ground truth:
-{reference}); ratio: mean M of outputs / of ground truth; ab hist. ∩: intersection of the ab
-histograms (10x10 bins) of all output and all ground-truth pixels. "n/a": undefined on this
-set. FID and LPIPS are not computed.
-"""
-
-
 EXTRA_METRICS: tuple[Callable[[], scoring.SetMetric], ...] = ()
-PER_IMAGE_FILE = "per_image.npz"
-
-
-def read_per_image(path: str, num_images: int) -> dict[str, np.ndarray]:
-  """The images' values that evaluate kept beside a record of `num_images` images.
-
-  Args:
-    path: a `PER_IMAGE_FILE`.
-    num_images: the record's image count.
-
-  Returns:
-    `scoring.ColorMetrics.per_image()` as it was written.
-
-  Raises:
-    UserError: the file is missing, damaged, or does not hold `num_images` images' values
-      (named, with the fix).
-  """
-  fix = "delete it and its metrics.json and score the run again"
-  # Float32s per image: one per key (a histogram's HISTOGRAM_BINS), and SSIM's.
-  row = 1 + sum(scoring.HISTOGRAM_BINS if key.startswith("ab_hist") else 1
-                for key in scoring.PER_IMAGE_KEYS)
-  try:
-    values = workdir_lib.read_arrays(path, 4 * row * num_images + (1 << 20))
-  except ValueError as e:
-    raise UserError(f"{path}: not readable per-image values ({e}): {fix}") from None
-  for key in scoring.PER_IMAGE_KEYS:
-    value = values.get(key)
-    shape = (num_images, scoring.HISTOGRAM_BINS) if key.startswith("ab_hist") else (num_images,)
-    if value is None or value.shape != shape or not np.isfinite(value).all():
-      got = "missing" if value is None else f"{value.dtype} {value.shape}"
-      raise UserError(f"{path}: {key} is {got}, not {num_images} images' finite values: {fix}")
-  return values
-
-
-def _per_image_bytes(per_image: dict[str, np.ndarray]) -> bytes:
-  buffer = io.BytesIO()
-  np.savez_compressed(buffer, **{k: v.astype(np.float32) for k, v in per_image.items()})
-  return buffer.getvalue()
 
 
 @jax.jit
@@ -235,40 +161,6 @@ def load_folder(folder: str, size: int, limit: int = 0) -> tuple[np.ndarray, lis
                     f"({', '.join(image_files.EXTENSIONS)}) under it")
   return np.stack(images), failed
 
-
-@dataclasses.dataclass
-class Row:
-  """One line of the results table: a run or a baseline."""
-  name: str
-  loss: str
-  step: str
-  metrics: dict[str, float]
-
-
-def _md(text: str) -> str:
-  """`text` as literal Markdown on one line: strings from a config (a data_dir, a path) can
-  neither end the line or the table cell nor become markup or HTML."""
-  text = "".join("\\" + c if c in "\\|`<>[]*" else c for c in text)
-  return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def markdown_table(rows: Sequence[Row], source: str) -> str:
-  """The results table in markdown, with what it was computed on and the metric legend."""
-  extra = [k for k in rows[0].metrics if k not in COLUMNS and k not in _NOT_COLUMNS]
-  keys = [k for k in COLUMNS if k in rows[0].metrics] + extra
-  heads = ["run", "loss", "step"] + [COLUMNS.get(k, (k,))[0] for k in keys]
-  lines = [f"Evaluated on {_md(source)}.", "", "| " + " | ".join(heads) + " |",
-           "| --- | --- | ---: |" + " ---: |" * len(keys)]
-  for row in rows:
-    cells = ["n/a" if row.metrics[k] is None else COLUMNS.get(k, (k, "{:.4g}"))[1].format(
-        row.metrics[k]) for k in keys]
-    lines.append("| " + " | ".join([_md(row.name), _md(row.loss), _md(row.step)] + cells)
-                 + " |")
-  first = rows[0].metrics
-  legend = LEGEND.format(reference=f"{first['colorfulness_reference']:.1f}",
-                         num_images=first["num_images"], gray_references=first["gray_references"],
-                         gray_chroma=scoring.GRAY_CHROMA)
-  return "\n".join(lines) + "\n\n" + legend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -462,7 +354,7 @@ def run(argv: list[str] | None = None) -> int:
     outputs = np.stack(colorizer.colorize_batch(list(references)))
     label = f"{workdir} ({decoding.label()})" if decoding.label() else workdir
     run_metrics, per_image = summary(outputs, with_per_image=True)
-    rows.append(Row(label, loss, str(generator.step), run_metrics))
+    rows.append(eval_files.Row(label, loss, str(generator.step), run_metrics))
     per_images.append(per_image)
     records.append({
         "workdir": workdir, "step": generator.step, "loss": loss, "source": source,
@@ -475,25 +367,26 @@ def run(argv: list[str] | None = None) -> int:
     grid_rows.append((f"{os.path.basename(os.path.normpath(workdir))} ({loss})",
                       outputs[:args.num_samples]))
   grid_rows.append(("ground truth", references[:args.num_samples]))
-  baseline_rows = [Row("gray (ab = 0)", "-", "-", baselines["gray"]),
-                   Row(f"mean colour (ab = {mean_ab[0]:.1f}, {mean_ab[1]:.1f})", "-", "-",
-                       baselines["mean colour"])]
-  table = markdown_table(rows + baseline_rows, source)
+  mean_name = f"mean colour (ab = {mean_ab[0]:.1f}, {mean_ab[1]:.1f})"
+  baseline_rows = [eval_files.Row("gray (ab = 0)", "-", "-", baselines["gray"]),
+                   eval_files.Row(mean_name, "-", "-", baselines["mean colour"])]
+  table = eval_files.markdown_table(rows + baseline_rows, source)
   # Only the first run's folder is written: the others were scored on its images, and
   # their own folders hold their own results.
   out_dir = os.path.join(main_dir, "compare") if args.compare else main_dir
   try:
     _write(main_dir, args.workdir, records[0], rows[:1] + baseline_rows, source,
            [grid_rows[0], ("output", grid_rows[1][1]), grid_rows[-1]])
-    atomic.write_bytes(os.path.join(main_dir, PER_IMAGE_FILE), _per_image_bytes(per_images[0]),
-                       inside=args.workdir)
+    atomic.write_bytes(os.path.join(main_dir, eval_files.PER_IMAGE_FILE),
+                       eval_files.per_image_bytes(per_images[0]), inside=args.workdir)
     if args.compare:
       _write(out_dir, args.workdir, {"runs": records}, rows + baseline_rows, source, grid_rows)
   except (UserError, OSError) as e:
     print(f"error: cannot write the results in {out_dir}: {e}", file=sys.stderr)
     return 2
   print(table)
-  files = "metrics.json, table.md, grid.png" + ("" if args.compare else f", {PER_IMAGE_FILE}")
+  files = "metrics.json, table.md, grid.png" + (
+      "" if args.compare else f", {eval_files.PER_IMAGE_FILE}")
   print(f"wrote {os.path.join(out_dir, '')} ({files}) in {time.perf_counter() - started:.1f} s",
         file=sys.stderr)
   return 1 if failed else 0
@@ -514,11 +407,11 @@ def _colorizer(workdir: str, generator: restore.Generator,
     raise UserError(f"{workdir}: {e}") from None
 
 
-def _write(out_dir: str, workdir: str, record: dict, rows: Sequence[Row], source: str,
+def _write(out_dir: str, workdir: str, record: dict, rows: Sequence[eval_files.Row], source: str,
            grid_rows: Sequence[tuple[str, np.ndarray]]) -> None:
   """Writes metrics.json, table.md and grid.png in `out_dir`, which must be inside `workdir`."""
   for name, text in (("metrics.json", json.dumps(record, indent=2)),
-                     ("table.md", markdown_table(rows, source))):
+                     ("table.md", eval_files.markdown_table(rows, source))):
     atomic.write_bytes(os.path.join(out_dir, name), text.encode(), inside=workdir)
   scale = max(1, 128 // grid_rows[0][1].shape[1])  # 32x32 images show at 128x128.
   image_files.save_image(plots.labelled_grid(grid_rows, scale),

@@ -46,6 +46,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from colorize import evaluate  # pylint: disable=g-import-not-at-top
+from colorize import eval_files
 from colorize import plots
 from colorize import restore
 from colorize import scoring
@@ -84,7 +85,7 @@ def run_metrics(workdir: str, split: str | None,
   """The run's evaluate record on `split` (its own eval split when None), made if missing.
 
   With `per_image`, the record also holds "per_image", the images' values evaluate kept
-  beside it (`evaluate.read_per_image`); a record made before evaluate kept them is made again.
+  beside it (`eval_files.read_per_image`); a record made before evaluate kept them is made again.
   """
   config = restore.read_config(workdir)
   sub = "" if split in (None, config.get("eval_split")) else f"split-{split}"
@@ -97,7 +98,7 @@ def run_metrics(workdir: str, split: str | None,
     raise UserError(f"{workdir}: still training ({training}), so checkpoint {steps[-1]} may not "
                     "be its last; score it when the run has ended")
   path = os.path.join(workdir, "eval", str(steps[-1]), sub, "metrics.json")
-  values_path = os.path.join(os.path.dirname(path), evaluate.PER_IMAGE_FILE)
+  values_path = os.path.join(os.path.dirname(path), eval_files.PER_IMAGE_FILE)
   if not os.path.exists(path) or (per_image and not os.path.lexists(values_path)):
     args = [f"--workdir={workdir}"] + ([f"--split={split}"] if split else []) + decoding.flags()
     with contextlib.redirect_stdout(sys.stderr):  # Each run's own table; stdout is ours.
@@ -110,7 +111,7 @@ def run_metrics(workdir: str, split: str | None,
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
       raise UserError(f"{path}: metrics.num_images is {num_images!r}, not a count of images: "
                       "delete it and run this command again to score the run afresh")
-    record["per_image"] = evaluate.read_per_image(values_path, num_images)
+    record["per_image"] = eval_files.read_per_image(values_path, num_images)
   return record
 
 

@@ -10,6 +10,7 @@ import skimage.color
 import skimage.metrics
 
 from colorize import color
+from colorize import eval_files
 from colorize import evaluate
 from colorize import inference
 from colorize import scoring
@@ -94,7 +95,7 @@ def test_metrics_undefined_on_an_all_grayscale_set_are_none():
   got = scoring.evaluate_arrays(_images(4, seed=9), refs)
   assert got["psnr_per_image"] is None and got["colorfulness_ratio"] is None
   assert got["gray_references"] == 4 and np.isfinite(got["psnr"])
-  table = evaluate.markdown_table([evaluate.Row("run", "l1", "1", got)], "four gray images")
+  table = eval_files.markdown_table([eval_files.Row("run", "l1", "1", got)], "four gray images")
   assert "n/a" in table and "4 images, 4 of whose" in table
 
 
@@ -227,21 +228,21 @@ def test_command_keeps_the_images_values_beside_the_record(runs, tmp_path, capsy
   assert evaluate.run([f"--workdir={runs / 'a'}", "--num_images=12"]) == 0
   main = runs / "a" / "eval" / "2"
   record = json.loads((main / "metrics.json").read_text())
-  values = evaluate.read_per_image(str(main / evaluate.PER_IMAGE_FILE), 12)
+  values = eval_files.read_per_image(str(main / eval_files.PER_IMAGE_FILE), 12)
   for key, value in scoring.set_metrics(values, np.ones((1, 12))).items():
     assert record["metrics"][key] == pytest.approx(value[0], rel=1e-5, abs=1e-6), key
   with pytest.raises(UserError, match=r"is float32 \(12,\), not 13 images' finite values"):
-    evaluate.read_per_image(str(main / evaluate.PER_IMAGE_FILE), 13)
+    eval_files.read_per_image(str(main / eval_files.PER_IMAGE_FILE), 13)
   damaged = tmp_path / "damaged.npz"
-  damaged.write_bytes((main / evaluate.PER_IMAGE_FILE).read_bytes()[:100])
+  damaged.write_bytes((main / eval_files.PER_IMAGE_FILE).read_bytes()[:100])
   with pytest.raises(UserError, match=r"damaged.npz: not readable per-image values \(BadZip"):
-    evaluate.read_per_image(str(damaged), 12)
+    eval_files.read_per_image(str(damaged), 12)
   with pytest.raises(UserError, match=r"missing, or not a regular file\): delete it and its"):
-    evaluate.read_per_image(str(tmp_path / "absent.npz"), 12)
+    eval_files.read_per_image(str(tmp_path / "absent.npz"), 12)
   planted = dict(values, delta_e2000=np.array(["x"] * 12))
   np.savez(tmp_path / "strings.npz", **planted)
   with pytest.raises(UserError, match=r"\(delta_e2000 holds <U1, not numbers\): delete it"):
-    evaluate.read_per_image(str(tmp_path / "strings.npz"), 12)
+    eval_files.read_per_image(str(tmp_path / "strings.npz"), 12)
 
 
 def test_compare_writes_nothing_in_the_compared_runs(runs, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from colorize import evaluate
+from colorize import eval_files
 from colorize import scoring
 from colorize import workdir as workdir_lib
 from tests import helpers
@@ -46,7 +46,7 @@ def _scored_run(root, name, outputs, references):
     record = json.load(f)
   with open(path, "w") as f:
     json.dump(record | {"metrics": summary}, f)
-  np.savez(os.path.join(folder, evaluate.PER_IMAGE_FILE), **values)
+  np.savez(os.path.join(folder, eval_files.PER_IMAGE_FILE), **values)
   return workdir
 
 
@@ -234,7 +234,7 @@ def test_bootstrap_refuses_runs_scored_on_other_images(tmp_path, capsys):
 
 def test_bootstrap_reads_the_images_values_as_data(tmp_path, capsys):
   run = _scored_run(tmp_path, "seed=0", _images(20, seed=1), _images(20, seed=0))
-  values = os.path.join(run, "eval", "10", evaluate.PER_IMAGE_FILE)
+  values = os.path.join(run, "eval", "10", eval_files.PER_IMAGE_FILE)
   with open(values, "r+b") as f:
     f.truncate(200)
   assert results_table.main([run, "--bootstrap=10"]) == 2
