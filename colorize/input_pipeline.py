@@ -6,7 +6,8 @@
   * "folder:/path": every image file under the path (`image_files`: regular files, JPEG, PNG,
     TIFF, BMP or WebP); every 10th file (sorted) is the eval split, so
     `config.train_split`/`config.eval_split` are ignored;
-  * "shapes": generated scenes whose colours follow the shapes, for offline quickstarts and tests.
+  * "shapes": generated scenes whose colours follow the shapes (`colorize.shapes`), for
+    offline quickstarts and tests.
 
 The training order is a pure function of (config.seed, step), whatever the number of processes:
 the global stream of examples is shuffled per epoch and augmented per example index (a random
@@ -20,7 +21,6 @@ pipeline structure with the same seeds for both consumers: `train_batches` appli
 the host; `train_plans` hands out only the plans, to be applied on device to `train_array`
 (config.data_on_device), so the two give the same batches by construction.
 """
-import colorsys
 import functools
 import os
 import threading
@@ -35,18 +35,12 @@ from PIL import ImageOps
 import tensorflow_datasets as tfds
 
 from colorize import image_files
+from colorize import shapes
 from colorize.errors import UserError, first_line
 
-# split -> (id for the rng, length). Each split is drawn from its own generator.
-SHAPES_SPLITS = {"train": (0, 4096), "validation": (2, 256), "test": (1, 256)}
 # pix2pix's random jitter: images are resized to 286 / 256 of the crop size, then randomly
 # cropped back to it (Isola et al. 2017, section 6.2).
 JITTER_SCALE = 286 / 256
-# (hue, saturation, value) ranges of discs (red/orange, mid gray), squares (blue/purple, dark)
-# and triangles (yellow, bright).
-_SHAPE_COLORS = [((-0.02, 0.08), (0.75, 0.95), (0.85, 1.0)),
-                  ((0.62, 0.78), (0.6, 0.85), (0.55, 0.75)),
-                  ((0.13, 0.17), (0.75, 0.95), (0.9, 1.0))]
 _ACCEPTED = ("config.dataset must be a tfds name (e.g. 'cifar10'), 'folder:/path/to/images' "
              "or 'shapes'")
 
@@ -182,8 +176,9 @@ def label_array(config: ml_collections.ConfigDict) -> np.ndarray:
   """
   wanted = config.model.num_classes
   if config.dataset == "shapes":
-    num_classes = len(_SHAPE_COLORS)
-    labels = _shapes(config, train=True).map(lambda image_and_kind: image_and_kind[1])
+    num_classes = shapes.NUM_KINDS
+    labels = shapes.dataset(config.train_split, config.image_size).map(
+        lambda image_and_kind: image_and_kind[1])
   elif config.dataset.startswith("folder:"):
     raise UserError(f"config.model.num_classes={wanted}: a folder of images has no class "
                     "labels to classify; set it and config.class_weight to 0")
@@ -303,22 +298,11 @@ def _images(config: ml_collections.ConfigDict, *, train: bool) -> grain.MapDatas
   """Returns the HxWx3 uint8 images of the train or eval split, lazily, by index."""
   split = config.train_split if train else config.eval_split
   if config.dataset == "shapes":
-    return _shapes(config, train=train).map(lambda image_and_kind: image_and_kind[0])
+    return shapes.dataset(split, config.image_size).map(lambda image_and_kind: image_and_kind[0])
   if config.dataset.startswith("folder:"):
     files = _folder_split(config.dataset[len("folder:"):], train)
     return grain.MapDataset.source(_FolderImages(files, size=config.image_size))
   return grain.MapDataset.source(_tfds_source(config, split)).map(_tfds_image)
-
-
-def _shapes(config: ml_collections.ConfigDict, *, train: bool) -> grain.MapDataset:
-  """The shapes dataset's train or eval split: (image, its first shape's kind) by index."""
-  split = config.train_split if train else config.eval_split
-  if split not in SHAPES_SPLITS:
-    raise UserError(f"the shapes dataset has splits {list(SHAPES_SPLITS)}, not {split!r} "
-                    "(config.train_split / config.eval_split)")
-  split_id, length = SHAPES_SPLITS[split]
-  return grain.MapDataset.range(length).map(
-      lambda i: _draw_shapes(np.random.default_rng([split_id, i]), config.image_size))
 
 
 def _tfds_source(config: ml_collections.ConfigDict, split: str, decoders=None):
@@ -435,52 +419,3 @@ class _FolderImages:
       image.draft("RGB", (self._size, self._size))
       ImageOps.exif_transpose(image, in_place=True)
       return image_files.to_rgb_uint8(image)
-
-
-def _draw_shapes(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
-  """Draws a sky over a ground band with 1-3 outlined shapes coloured by their kind.
-
-  The colour is learnable from the gray image: the smooth bright sky is blue, the dark
-  textured ground green, discs red/orange (mid gray), squares blue/purple (dark) and triangles
-  yellow (bright), each shape with a dark outline so it stands out from any background.
-
-  Args:
-    rng: the generator that decides everything about the image.
-    size: height and width in pixels.
-
-  Returns:
-    (uint8 [size, size, 3], the kind of the first shape: 0 disc, 1 square, 2 triangle).
-  """
-  def hsv(hue, sat, val):
-    return np.array(colorsys.hsv_to_rgb(rng.uniform(*hue) % 1, rng.uniform(*sat),
-                                        rng.uniform(*val)))
-
-  y, x = (np.mgrid[:size, :size] + 0.5) / size  # Pixel centres in (0, 1); y points down.
-  horizon = rng.uniform(0.55, 0.8)
-  sky_hue = rng.uniform(0.55, 0.62)
-  sky_top = hsv((sky_hue, sky_hue), (0.55, 0.75), (0.75, 0.9))
-  sky_low = hsv((sky_hue, sky_hue), (0.15, 0.3), (0.95, 1.0))  # Hazy near the horizon.
-  ground = hsv((0.22, 0.33), (0.6, 0.8), (0.3, 0.45))
-  t = np.minimum(y / horizon, 1)[..., None]
-  is_sky = (y < horizon)[..., None]
-  image = np.where(is_sky, (1 - t) * sky_top + t * sky_low, ground)
-  image *= 1 + 0.12 * ~is_sky * rng.normal(size=(size, size, 1))  # Grass texture.
-
-  kinds = []
-  for _ in range(rng.integers(1, 4)):
-    kind = rng.integers(3)
-    kinds.append(int(kind))
-    rgb = hsv(*_SHAPE_COLORS[kind])
-    cx, cy = rng.uniform(0.15, 0.85, size=2)
-    r = rng.uniform(0.1, 0.22)
-    for radius, fill in ((r + 1.5 / size, 0.15 * rgb), (r, rgb)):  # Outline, then fill.
-      dx, dy = np.abs(x - cx), y - cy
-      if kind == 0:
-        mask = dx**2 + dy**2 < radius**2
-      elif kind == 1:
-        mask = (dx < radius) & (np.abs(dy) < radius)
-      else:  # Apex up: the half-width grows from 0 at the apex to `radius` at the base.
-        mask = (np.abs(dy) < radius) & (dx < (dy + radius) / 2)
-      image[mask] = fill
-  image *= 1 + 0.03 * rng.normal(size=(size, size, 1))  # Mild texture everywhere.
-  return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), kinds[0]

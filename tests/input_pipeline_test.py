@@ -6,6 +6,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from colorize import input_pipeline
+from colorize import shapes
 from colorize.errors import UserError
 from configs import cifar10
 from tests import helpers
@@ -300,7 +301,7 @@ def test_labels_follow_the_images_batch_for_batch():
 
 def test_shape_labels_are_the_kinds_of_the_training_images_first_shapes():
   config = _labelled()
-  kinds = [input_pipeline._draw_shapes(np.random.default_rng([0, i]), config.image_size)[1]
+  kinds = [shapes.draw(np.random.default_rng([0, i]), config.image_size)[1]
            for i in range(10)]  # Split id 0, the training split.
   np.testing.assert_array_equal(input_pipeline.label_array(config)[:10], kinds)
 
