@@ -10,8 +10,8 @@ alpha), HxWx3 (RGB) or HxWx4 (RGBA); L in [0, 100]; ab in Lab units (about +-110
 colour conversion is `colorize.color`'s, run over flat pixels in fixed-size chunks so that a
 40-megapixel photo never materialises more than one chunk of float temporaries at a time.
 
-A workdir's config and checkpoint are read by `colorize.restore`, the commands' shared flags
-and their checks are `colorize.shared_flags`.
+A workdir's config and checkpoint are read by `colorize.restore`; the flags the commands share,
+and the checks of their values, are in `colorize.shared_flags`.
 """
 import copy
 import dataclasses
