@@ -266,7 +266,8 @@ def run(argv: list[str] | None = None) -> int:
     colorizer = inference.Colorizer.from_workdir(
         args.workdir, args.step, batch_size=args.batch_size, native=args.native,
         chroma_gain=args.chroma_gain, temperature=args.temperature,
-        flip_average=args.flip_average, transport_strength=args.transport)
+        flip_average=args.flip_average, transport_strength=args.transport,
+        transport_by_class=args.transport_by_class)
     try:
       os.makedirs(args.output, exist_ok=True)
     except OSError as e:

@@ -175,11 +175,14 @@ class Decoding:
       the run's own).
     flip_average: `--flip_average`, each prediction averaged with the mirrored image's.
     transport: `--transport`, how far the colours move along the run's colour transport.
+    transport_by_class: `--transport_by_class`, that transport by the predicted class (no
+      effect without a transport).
   """
   chroma_gain: float = 1.0
   temperature: float | None = None
   flip_average: bool = False
   transport: float = 0.0
+  transport_by_class: bool = False
 
   def _parts(self) -> list[tuple[str, str, str]]:
     """(folder, label, flag) of each choice that differs from the run's own colours."""
@@ -192,6 +195,8 @@ class Decoding:
       parts.append((f"chroma_gain-{g:g}", f"chroma x{g:g}", f"--chroma_gain={g:g}"))
     if s := self.transport:
       parts.append((f"transport-{s:g}", f"transport {s:g}", f"--transport={s:g}"))
+      if self.transport_by_class:
+        parts.append(("by_class", "by class", "--transport_by_class"))
     return parts
 
   def folder(self) -> str:
@@ -328,7 +333,8 @@ def run(argv: list[str] | None = None) -> int:
     colorizers = [_colorizer(w, g, args) for w, g in zip(workdirs, generators)]
     losses = [restore.read_config(w).loss for w in workdirs]
     references, source, sub_folder, failed = _references(config, args)
-    decoding = Decoding(args.chroma_gain, args.temperature, args.flip_average, args.transport)
+    decoding = Decoding(args.chroma_gain, args.temperature, args.flip_average, args.transport,
+                        args.transport_by_class)
     sub_folder = os.path.join(sub_folder, decoding.folder())
     main_dir = os.path.join(args.workdir, "eval", str(generators[0].step), sub_folder)
     atomic.check_inside(os.path.join(main_dir, "compare", "table.md"), args.workdir)
@@ -360,7 +366,7 @@ def run(argv: list[str] | None = None) -> int:
         "workdir": workdir, "step": generator.step, "loss": loss, "source": source,
         "num_images": len(references), "chroma_gain": args.chroma_gain,
         "temperature": args.temperature, "flip_average": args.flip_average,
-        "transport": args.transport,
+        "transport": args.transport, "transport_by_class": args.transport_by_class,
         "seconds": round(time.perf_counter() - run_started, 2),  # Colorize + score.
         "metrics": rows[-1].metrics, "baselines": baselines,
         "mean_ab": [float(x) for x in mean_ab], "mean_ab_images": mean_images})
@@ -402,7 +408,8 @@ def _colorizer(workdir: str, generator: restore.Generator,
     config = restore.read_config(workdir)
     if args.data_dir is not None:
       config.data_dir = args.data_dir
-    return inference.with_run_transport(colorizer, workdir, config, args.transport)
+    return inference.with_run_transport(colorizer, workdir, config, args.transport,
+                                        args.transport_by_class)
   except UserError as e:
     raise UserError(f"{workdir}: {e}") from None
 

@@ -139,6 +139,15 @@ def _predict_ab(module: models.UNetGenerator, variables, images_BHW3: jax.Array,
   return color.rgb_to_lab(color.decode(cond, prediction, color_space))[..., 1:]
 
 
+@functools.partial(jax.jit, static_argnames=("module", "color_space"))
+def _predict_class(module: models.UNetGenerator, variables, images_BHW3: jax.Array,
+                   color_space: str) -> jax.Array:
+  """The class [B] (int) that the generator's own classifier (model.num_classes) predicts."""
+  cond, _ = color.encode(images_BHW3, color_space)
+  _, sown = module.apply(variables, cond, train=False, mutable=["intermediates"])
+  return jnp.argmax(sown["intermediates"]["class_logits"][0], axis=-1)
+
+
 class Colorizer:
   """Colorizes images of any size with a trained generator.
 
@@ -169,13 +178,16 @@ class Colorizer:
       flip_average: average the colours predicted for each image and for its mirror image
         (mirrored back): a test-time ensemble of two views, at twice the model's work.
       transport: the colour transport of this generator's predictions, decoded as above
-        (`fit_transport`); needed when transport_strength > 0.
+        (`fit_transport`); needed when transport_strength > 0. A transport by class (one
+        map per class, `fit_transport(by_class=True)`) moves each image's colours by the map
+        of the class that the generator's classifier predicts for it.
       transport_strength: move each colour this far (0..1) from chroma_gain times the
         prediction towards where the transport maps the prediction (`transport.apply`).
 
     Raises:
       ValueError: a negative or non-finite chroma_gain, a temperature that is not a finite
-        number > 0, a transport_strength outside [0, 1] or one without a transport.
+        number > 0, a transport_strength outside [0, 1] or one without a transport, or a
+        transport by class whose classes are not the generator's.
       UserError: a temperature for a generator without a classification head.
     """
     self.chroma_gain = shared_flags.check_chroma_gain(chroma_gain)
@@ -183,6 +195,9 @@ class Colorizer:
     if self.transport_strength and transport is None:
       raise ValueError(f"transport_strength={transport_strength} needs a transport "
                        "(fit_transport)")
+    if transport is not None and transport.num_groups not in (0, generator.module.num_classes):
+      raise ValueError(f"a colour transport by {transport.num_groups} classes for a generator "
+                       f"that predicts {generator.module.num_classes}")
     self.transport = transport
     if temperature is not None:
       if generator.module.head != "classification":
@@ -206,7 +221,8 @@ class Colorizer:
       workdir: a training workdir.
       step: the checkpoint's step; the latest when None.
       **kwargs: `batch_size`, `native`, `chroma_gain`, `temperature`, `flip_average`,
-        `transport_strength` (see `__init__`; the transport is the run's, `run_transport`).
+        `transport_strength` (see `__init__`; the transport is the run's, `run_transport`),
+        `transport_by_class` (see `run_transport`).
 
     Returns:
       A Colorizer.
@@ -217,11 +233,13 @@ class Colorizer:
     """
     generator = restore.restore_generator(workdir, step)
     strength = kwargs.pop("transport_strength", 0.0)
+    by_class = kwargs.pop("transport_by_class", False)
     try:
       colorizer = cls(generator, **kwargs)
     except UserError as e:
       raise UserError(f"{workdir}: {e}") from None
-    return with_run_transport(colorizer, workdir, restore.read_config(workdir), strength)
+    return with_run_transport(colorizer, workdir, restore.read_config(workdir), strength,
+                              by_class)
 
   def __call__(self, image: np.ndarray | Image.Image) -> np.ndarray:
     """Colorizes one image; see `colorize_batch`."""
@@ -242,12 +260,16 @@ class Colorizer:
       abs_hw2 = [self._native_ab(pixels) for pixels, _ in split]
     else:
       abs_hw2 = self._small_ab([pixels for pixels, _ in split])
+    classes = [None] * len(split)
+    if self.transport_strength and self.transport.num_groups:
+      classes = self._small_classes([pixels for pixels, _ in split])
     # One image at a time from here: only one full-size ab and L are held at once.
-    return [_recombine(pixels, self._decoded(ab), alpha)
-            for (pixels, alpha), ab in zip(split, abs_hw2)]
+    return [_recombine(pixels, self._decoded(ab, image_class), alpha)
+            for (pixels, alpha), ab, image_class in zip(split, abs_hw2, classes)]
 
-  def _decoded(self, ab: np.ndarray) -> np.ndarray:
-    """The predicted ab with the chroma gain and the colour transport applied."""
+  def _decoded(self, ab: np.ndarray, image_class: int | None = None) -> np.ndarray:
+    """The predicted ab with the chroma gain and the colour transport (by class: the image's
+    predicted class's map) applied."""
     if not self.transport_strength:
       return ab * np.float32(self.chroma_gain)
     # In chunks, as the colour conversions run: a native-size ab of a large photo would
@@ -255,7 +277,7 @@ class Colorizer:
     flat = ab.reshape(-1, 2)
     return np.concatenate([
         transport_lib.apply(self.transport, flat[i:i + _MAX_CHUNK], self.transport_strength,
-                            self.chroma_gain)
+                            self.chroma_gain, image_class)
         for i in range(0, len(flat), _MAX_CHUNK)]).reshape(ab.shape)
 
   def predict_ab(self, images_BSS3: np.ndarray) -> np.ndarray:
@@ -264,12 +286,26 @@ class Colorizer:
     return np.asarray(_predict_ab(g.module, g.variables, images_BSS3, g.color_space,
                                   self.flip_average))
 
+  def predict_classes(self, images_BSS3: np.ndarray) -> np.ndarray:
+    """The generator's own classifier: the class [B] of uint8 RGB images at the training
+    resolution (a run with model.num_classes > 0)."""
+    g = self.generator
+    return np.asarray(_predict_class(g.module, g.variables, images_BSS3, g.color_space))
+
   def _small_ab(self, pixel_arrays: list[ColorArray]) -> list[np.ndarray]:
     """ab [S, S, 2] of each image, resized to the training size S, in fixed-size batches."""
+    return self._at_training_size(self.predict_ab, pixel_arrays)
+
+  def _small_classes(self, pixel_arrays: list[ColorArray]) -> list[int]:
+    """The predicted class of each image, resized to the training size, as colorizing does."""
+    return [int(c) for c in self._at_training_size(self.predict_classes, pixel_arrays)]
+
+  def _at_training_size(self, predict, pixel_arrays: list[ColorArray]) -> list[np.ndarray]:
+    """`predict` of each image resized to the training size S, in fixed-size batches."""
     size = self.generator.image_size
     small = np.stack([_model_input(pixels, size) for pixels in pixel_arrays])
-    return [ab for (batch,), n in batches.padded([small], self.batch_size)
-            for ab in self.predict_ab(batch)[:n]]
+    return [y for (batch,), n in batches.padded([small], self.batch_size)
+            for y in predict(batch)[:n]]
 
   def _native_ab(self, pixels: ColorArray) -> np.ndarray:
     """ab of the whole image: reflect-padded to a multiple of the stride, then cropped.
@@ -297,7 +333,8 @@ def _ab_fn(rgb_N3: jax.Array) -> jax.Array:
 
 
 def fit_transport(colorizer: Colorizer, config: ml_collections.ConfigDict,
-                  num_images: int = TRANSPORT_IMAGES) -> transport_lib.Transport:
+                  num_images: int = TRANSPORT_IMAGES,
+                  by_class: bool = False) -> transport_lib.Transport:
   """Fits the colour transport of `colorizer`'s predictions on the run's training split.
 
   Args:
@@ -306,6 +343,8 @@ def fit_transport(colorizer: Colorizer, config: ml_collections.ConfigDict,
     config: the run's config (`restore.read_config`), which names its data.
     num_images: the first this many training images, each squeezed to the training size as
       colorizing does (at most _TRANSPORT_PIXELS of their pixels are used).
+    by_class: one map per class, each fit on the images that the generator's classifier puts
+      in that class (`transport.fit_by_group`; the generator must have one).
 
   Returns:
     The map from the predicted to the true ab of those images' pixels.
@@ -318,12 +357,14 @@ def fit_transport(colorizer: Colorizer, config: ml_collections.ConfigDict,
   size = colorizer.generator.image_size
   per_image = min(size * size, max(1, _TRANSPORT_PIXELS // num_images))
   rng = np.random.default_rng(0)
-  predicted, true_rgb = [], []
+  predicted, true_rgb, classes = [], [], []
   try:
     stream = (_model_input(image, size)
               for image in itertools.islice(input_pipeline.train_images(config), num_images))
     while chunk := list(itertools.islice(stream, _TRANSPORT_CHUNK)):
       abs_hw2 = colorizer._small_ab(chunk)  # pylint: disable=protected-access
+      if by_class:
+        classes += colorizer._small_classes(chunk)  # pylint: disable=protected-access
       for ab, rgb in zip(abs_hw2, chunk):
         keep = rng.permutation(size * size)[:per_image]
         predicted.append(ab.reshape(-1, 2)[keep])
@@ -335,32 +376,48 @@ def fit_transport(colorizer: Colorizer, config: ml_collections.ConfigDict,
     raise UserError(f"{config.dataset} {config.train_split!r} holds no image to fit the "
                     "colour transport on")
   true = _map_pixels(_ab_fn, np.concatenate(true_rgb))
-  return transport_lib.fit(np.concatenate(predicted), true)
+  if not by_class:
+    return transport_lib.fit(np.concatenate(predicted), true)
+  groups = np.concatenate([np.full(len(p), c) for p, c in zip(predicted, classes)])
+  return transport_lib.fit_by_group(np.concatenate(predicted), true, groups,
+                                    colorizer.generator.module.num_classes)
 
 
-def run_transport(workdir: str, colorizer: Colorizer,
-                  config: ml_collections.ConfigDict) -> transport_lib.Transport:
+def run_transport(workdir: str, colorizer: Colorizer, config: ml_collections.ConfigDict,
+                  by_class: bool = False) -> transport_lib.Transport:
   """The run's colour transport: read from its eval/<step>/ folder, or fit and kept there.
 
   Args:
     workdir: the training workdir of `colorizer`'s generator.
     colorizer: see `fit_transport`.
     config: see `fit_transport` (e.g. with another data_dir than the workdir's).
+    by_class: the map by the generator's predicted class (see `fit_transport`).
 
   Returns:
     The transport.
 
   Raises:
-    UserError: a kept map that is unreadable, or a training split that cannot be read.
+    UserError: a kept map that is unreadable or not of the kind asked for, a training split
+      that cannot be read, or `by_class` for a generator without a classifier.
   """
   g = colorizer.generator
+  groups = g.module.num_classes if by_class else 0
+  if by_class and not groups:
+    raise UserError("a colour transport by class needs a generator that predicts each "
+                    "image's class (trained with model.num_classes > 0); this one does not: "
+                    "leave out --transport_by_class")
   name = "transport" + ("-flip_average" if colorizer.flip_average else "")
   if g.module.head == "classification":
     name += f"-temperature-{g.module.temperature:g}"
-  path = os.path.join(workdir, "eval", str(g.step), name + ".npz")
+  path = os.path.join(workdir, "eval", str(g.step), name + ("-by_class" if by_class else "")
+                      + ".npz")
   if os.path.lexists(path):
-    return transport_lib.load(path)  # Refuses a FIFO, which would block the read forever.
-  transport = fit_transport(colorizer, config)
+    transport = transport_lib.load(path)  # Refuses a FIFO, which would block the read.
+    if transport.num_groups != groups:
+      raise UserError(f"{path}: a colour transport by {transport.num_groups or 'no'} groups, "
+                      f"where this run needs {groups or 'none'}; delete it and it is fit again")
+    return transport
+  transport = fit_transport(colorizer, config, by_class=by_class)
   try:
     atomic.write_bytes(path, transport_lib.to_bytes(transport), inside=workdir)
   except OSError as e:  # A read-only workdir: the map is fit again next time.
@@ -369,7 +426,7 @@ def run_transport(workdir: str, colorizer: Colorizer,
 
 
 def with_run_transport(colorizer: Colorizer, workdir: str, config: ml_collections.ConfigDict,
-                       strength: float) -> Colorizer:
+                       strength: float, by_class: bool = False) -> Colorizer:
   """`colorizer`, its colours moved `strength` along its run's transport (itself at 0).
 
   Args:
@@ -377,6 +434,7 @@ def with_run_transport(colorizer: Colorizer, workdir: str, config: ml_collection
     workdir: its training workdir.
     config: see `fit_transport`.
     strength: see `Colorizer`'s transport_strength.
+    by_class: the run's transport by predicted class (see `run_transport`).
 
   Returns:
     A Colorizer that differs from `colorizer` in its transport only.
@@ -387,7 +445,7 @@ def with_run_transport(colorizer: Colorizer, workdir: str, config: ml_collection
   if not strength:
     return colorizer
   moved = copy.copy(colorizer)
-  moved.transport = run_transport(workdir, colorizer, config)
+  moved.transport = run_transport(workdir, colorizer, config, by_class)
   moved.transport_strength = shared_flags.check_transport(strength)
   return moved
 

@@ -141,7 +141,9 @@ class UNetGenerator(nn.Module):
 
     skips.pop()  # The 1x1 bottleneck is x itself.
     if self.num_classes:
-      logits = nn.Dense(self.num_classes, dtype=self.dtype)(x.reshape(x.shape[0], -1))
+      # The mean over the bottleneck's pixels: its one pixel at the training size, and the
+      # classifier still applies when the network runs on a larger image (native colorizing).
+      logits = nn.Dense(self.num_classes, dtype=self.dtype)(x.mean(axis=(1, 2)))
       self.sow("intermediates", "class_logits", logits.astype(jnp.float32))
     for j, skip in enumerate(reversed(skips)):
       features = skip.shape[-1]

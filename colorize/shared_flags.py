@@ -1,8 +1,9 @@
 """The flags that `colorize` and `colorize.evaluate` share, and the checks of their values.
 
 How the colours are decoded (`--chroma_gain`, `--temperature`, `--flip_average`,
-`--transport`; `inference.Colorizer` checks its arguments with the same functions) and where
-compiled programs are kept (`--compilation_cache_dir`, the user's choice, never a workdir's).
+`--transport`, `--transport_by_class`; `inference.Colorizer` checks its arguments with the
+same functions) and where compiled programs are kept (`--compilation_cache_dir`, the user's
+choice, never a workdir's).
 """
 import argparse
 import os
@@ -119,13 +120,19 @@ def _add_transport_flag(parser: argparse.ArgumentParser) -> None:
            "of the run's training split (colorize/transport.py), starting from --chroma_gain "
            "times them. The map is fit once per checkpoint, from the training split, and kept "
            "in <workdir>/eval/<step>/. 0 (default): no move.")
+  parser.add_argument(
+      "--transport_by_class", action="store_true",
+      help="With --transport: one map per class, each image's colours moved by the map of the "
+           "class that the run's generator predicts for it (a run trained with "
+           "model.num_classes > 0; no labels are needed to colorize).")
 
 
 def add_decoding_flags(parser: argparse.ArgumentParser) -> None:
   """Adds the flags that `colorize` and `colorize.evaluate` share to a command's flags.
 
-  `--chroma_gain`, `--temperature`, `--flip_average` and `--transport` (how the colours are
-  decoded, see `Colorizer`) and `--compilation_cache_dir` (see `use_compilation_cache`).
+  `--chroma_gain`, `--temperature`, `--flip_average`, `--transport` and
+  `--transport_by_class` (how the colours are decoded, see `Colorizer`) and
+  `--compilation_cache_dir` (see `use_compilation_cache`).
   """
   for add in (_add_chroma_gain_flag, _add_temperature_flag, _add_flip_average_flag,
               _add_transport_flag, _add_compilation_cache_flag):

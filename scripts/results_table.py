@@ -6,6 +6,7 @@ r"""One results table over seeds: mean ± standard deviation per group of runs.
     python scripts/results_table.py --temperatures=0.38,0.2 runs/classify/*
     python scripts/results_table.py --flip_average=both runs/tta/*
     python scripts/results_table.py --chroma_gains=0.8 --transports=0,0.5 runs/final/chosen,*
+    python scripts/results_table.py --transports=0,0.3 --transport_by_class=both runs/cda/*
     python scripts/results_table.py --bootstrap=1000 --reference=seed runs/final/*
 
 Runs whose workdir names differ only in `seed=<n>` form one group (`ema_decay=0.999,seed=0`
@@ -23,13 +24,15 @@ a group of its own, and the other runs as they are; with `--flip_average=both`, 
 scored as it is and with evaluate's `--flip_average` (the group '<group> flip avg'), and with
 `yes` only so; with `--transports`, each run is also scored with its colours moved along its
 colour transport (evaluate's `--transport`), each strength (after each chroma gain) a group of
-its own. With `--bootstrap=R`, the table adds 95% intervals over R resamples of the images
-(`image_intervals`): how far the figures could move on another draw of as many images. The
-gray and mean-colour baselines come from
-the first run's evaluation (they depend on the
-images only). Prints a Markdown table; with `--plot=FILE.png`, also draws every group as a
-point of pooled PSNR against the colourfulness ratio and against the ab-histogram
-intersection (`plots.plot_tradeoff`), with the colour targets of docs/results.md.
+its own, and with `--transport_by_class`, runs whose generator predicts the image's class
+(model.num_classes > 0) by the transport by that class (evaluate's `--transport_by_class`;
+`both`: each nonzero strength both ways), the other runs as they are. With `--bootstrap=R`,
+the table adds 95% intervals over R resamples of the images (`image_intervals`): how far the
+figures could move on another draw of as many images. The gray and mean-colour baselines come
+from the first run's evaluation (they depend on the images only). Prints a Markdown table;
+with `--plot=FILE.png`, also draws every group as a point of pooled PSNR against the
+colourfulness ratio and against the ab-histogram intersection (`plots.plot_tradeoff`), with
+the colour targets of docs/results.md.
 """
 import argparse
 import collections
@@ -67,6 +70,8 @@ COLUMNS = {
 }
 # --flip_average -> whether each run is scored without and with evaluate's --flip_average.
 FLIP_AVERAGE = {"no": (False,), "yes": (True,), "both": (False, True)}
+# --transport_by_class -> whether each nonzero transport is scored by class, likewise.
+BY_CLASS = FLIP_AVERAGE
 _SEED = re.compile(r"(^|,)seed=(\d+)(?=,|$)")
 
 
@@ -257,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
                  "also scored with its colours moved that far along its colour transport "
                  "(evaluate's --transport; after each chroma gain), as the group "
                  "'<group> transport <strength>'.")
+  p.add_argument("--transport_by_class", choices=BY_CLASS, default="no", help="yes: each "
+                 "transport by the run's predicted class (evaluate's --transport_by_class; the "
+                 "group '<group> transport <strength> by class'); both: as it is and so.")
   p.add_argument("--temperatures", help="Comma-separated annealed-mean temperatures: each run "
                  "with a classification head is scored decoded at each (evaluate's "
                  "--temperature), as the group '<group> T<temperature>'.")
@@ -292,14 +300,17 @@ def main(argv: list[str] | None = None) -> int:
                       "0.38,0.2") from None
     for workdir in args.workdirs:
       group, seed = group_and_seed(workdir)
-      classify = restore.read_config(workdir).model.head == "classification"
+      model = restore.read_config(workdir).model
+      classify = model.head == "classification"
+      by_class_choices = BY_CLASS[args.transport_by_class] if model.num_classes else (False,)
       for temperature in (temperatures if classify and temperatures else [None]):
         for flip in FLIP_AVERAGE[args.flip_average]:
           for gain, strength in itertools.product(gains, transports):
-            decoding = evaluate.Decoding(gain, temperature, flip, strength)
-            name = " ".join(filter(None, [group, decoding.label()]))
-            records[name][seed] = run_metrics(workdir, args.split, decoding,
-                                              per_image=args.bootstrap > 0)
+            for by_class in by_class_choices if strength else (False,):
+              decoding = evaluate.Decoding(gain, temperature, flip, strength, by_class)
+              name = " ".join(filter(None, [group, decoding.label()]))
+              records[name][seed] = run_metrics(workdir, args.split, decoding,
+                                                per_image=args.bootstrap > 0)
     if args.reference and args.reference not in records:
       raise UserError(f"--reference={args.reference}: no such group ({', '.join(records)})")
     output = table(dict(records), args.reference, args.bootstrap)

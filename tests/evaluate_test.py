@@ -312,13 +312,15 @@ def test_temperature_is_for_classification_heads_only(runs, capsys):
      "flip avg chroma x1.2"),
     (evaluate.Decoding(0.8, None, False, 0.5), os.path.join("chroma_gain-0.8", "transport-0.5"),
      "chroma x0.8 transport 0.5"),
+    (evaluate.Decoding(1.0, None, False, 0.3, True), os.path.join("transport-0.3", "by_class"),
+     "transport 0.3 by class"),
 ])
 def test_decoding_names_and_flags(decoding, folder, label):
   """The folder and label name each choice; the flags parse back to the same decoding."""
   assert (decoding.folder(), decoding.label()) == (folder, label)
   args = evaluate._parse_args(["--workdir=w"] + decoding.flags())
   assert evaluate.Decoding(args.chroma_gain, args.temperature, args.flip_average,
-                           args.transport) == decoding
+                           args.transport, args.transport_by_class) == decoding
 
 
 def test_command_on_another_split(runs):

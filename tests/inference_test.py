@@ -296,6 +296,66 @@ def test_transport_fit_keeps_a_fixed_number_of_pixels_per_image(workdir, coloriz
   assert [x.shape for x in seen] == [(80, 2), (80, 2)]  # 10 of each 8x8 image's 64 pixels.
 
 
+@pytest.fixture(scope="module")
+def classifier_workdir(tmp_path_factory):
+  """A tiny trained run whose generator also predicts each image's class (the shapes' kinds)."""
+  path = tmp_path_factory.mktemp("classifier_run")
+  config = test_config.get_config()
+  config.update(num_train_steps=2, class_weight=1.0)
+  config.model.num_classes = 3
+  train.train_and_evaluate(config, str(path))
+  return path
+
+
+def test_transport_by_class_moves_each_image_by_its_predicted_class_map(classifier_workdir,
+                                                                       monkeypatch):
+  run = str(classifier_workdir)
+  by_class = colorize.Colorizer.from_workdir(run, transport_strength=1.0,
+                                             transport_by_class=True)
+  transport = by_class.transport
+  assert transport.num_groups == 3
+  assert (classifier_workdir / "eval" / "2" / "transport-by_class.npz").is_file()
+  images = list(np.random.default_rng(8).integers(0, 256, (6, 16, 16, 3), np.uint8))
+  classes = by_class._small_classes(images)
+  plain = colorize.Colorizer.from_workdir(run)
+  # Each output is the plain colours moved by the map of the image's own predicted class.
+  for image, image_class, out in zip(images, classes, by_class.colorize_batch(images)):
+    ab = plain._small_ab([image])[0]
+    moved = inference.transport_lib.apply(transport, ab, 1.0, group=image_class)
+    np.testing.assert_array_equal(out, inference._recombine(image, moved, None))
+    _assert_same_lightness(image / 255.0, out)
+  # Native colorizing runs the classifier on the whole image too (its bottleneck's mean).
+  native = colorize.Colorizer.from_workdir(run, native=True)
+  assert native(np.zeros((40, 24, 3), np.uint8)).shape == (40, 24, 3)
+  # The kept map is read back, not fit again.
+  monkeypatch.setattr(inference, "fit_transport", lambda *_, **__: pytest.fail("fit again"))
+  again = colorize.Colorizer.from_workdir(run, transport_strength=0.5, transport_by_class=True)
+  np.testing.assert_array_equal(again.transport.source, transport.source)
+
+
+def test_transport_by_class_needs_a_run_whose_generator_classifies(workdir, colorizer,
+                                                                  classifier_workdir):
+  with pytest.raises(UserError, match="model.num_classes > 0.*leave out --transport_by_class"):
+    colorize.Colorizer.from_workdir(str(workdir), transport_strength=0.5,
+                                    transport_by_class=True)
+  by_class = colorize.Colorizer.from_workdir(str(classifier_workdir), transport_strength=0.5,
+                                             transport_by_class=True)
+  with pytest.raises(ValueError, match="by 3 classes for a generator that predicts 0"):
+    colorize.Colorizer(colorizer.generator, transport=by_class.transport,
+                       transport_strength=0.5)
+
+
+def test_a_kept_map_of_the_other_kind_is_refused_naming_the_file(classifier_workdir):
+  run = str(classifier_workdir)
+  colorize.Colorizer.from_workdir(run, transport_strength=0.5)  # Keeps transport.npz.
+  step = classifier_workdir / "eval" / "2"
+  shutil.copy(step / "transport.npz", step / "transport-by_class.npz")
+  with pytest.raises(UserError, match=r"transport-by_class.npz: a colour transport by no "
+                                      r"groups, where this run needs 3; delete it"):
+    colorize.Colorizer.from_workdir(run, transport_strength=0.5, transport_by_class=True)
+  (step / "transport-by_class.npz").unlink()
+
+
 def test_flip_average_is_the_mean_of_the_two_views_and_mirror_symmetric(colorizer):
   images = np.random.default_rng(6).integers(0, 256, (3, 16, 16, 3), np.uint8)
   mirrored = images[:, :, ::-1]

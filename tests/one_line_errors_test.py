@@ -181,6 +181,11 @@ CASES = {
         lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
                                f"--output={s / 'out'}", "--transport=1.5"), 2,
         ("--transport", "'1.5'", "give a number from 0")),
+    "colorize: a transport by class for a run without a classifier": Case(
+        lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
+                               f"--output={s / 'out'}", "--transport=0.5",
+                               "--transport_by_class"), 2,
+        ("a colour transport by class needs", "leave out --transport_by_class")),
     "colorize: a temperature for a regression run": Case(
         lambda s, r: _colorize(f"--workdir={r}", f"--input={_photo(s)}",
                                f"--output={s / 'out'}", "--temperature=0.2"), 2,

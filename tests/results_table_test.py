@@ -21,13 +21,15 @@ _KEYS = ("psnr", "psnr_per_image", "delta_e2000", "ssim", "ab_auc", "lab_acc_2pc
          "colorfulness_ratio", "ab_hist_intersection")
 
 
-def _run(root, name, psnr, delta_e, step=10, sub="", head="regression"):
+def _run(root, name, psnr, delta_e, step=10, sub="", head="regression", num_classes=0):
   """A workdir that evaluate has already scored (its eval/<step>/<sub>/metrics.json)."""
   workdir = root / name
   (workdir / "checkpoints" / str(step)).mkdir(parents=True, exist_ok=True)
   # A whole config, as training writes it: colorize reads only validated configs.
   (workdir / "config.json").write_text(helpers.config(seed=0, eval_split="val",
-                                                      model=dict(head=head)).to_json())
+                                                      model=dict(head=head,
+                                                                 num_classes=num_classes)
+                                                      ).to_json())
   metrics = {k: 0.5 for k in _KEYS} | {"psnr": psnr, "delta_e2000": delta_e}
   (workdir / "eval" / str(step) / sub).mkdir(parents=True)
   (workdir / "eval" / str(step) / sub / "metrics.json").write_text(json.dumps({
@@ -99,6 +101,23 @@ def test_transports_are_groups_of_their_own_after_each_gain(tmp_path, capsys):
   assert rows["base chroma x0.8 transport 0.5"][2] == "20.80"
   assert results_table.main(runs + ["--transports=0,2"]) == 2
   assert "--transports=0,2: give numbers from 0 to 1" in capsys.readouterr().err
+
+
+def test_transport_by_class_is_a_group_of_its_own_for_runs_that_classify(tmp_path, capsys):
+  runs = [_run(tmp_path, "seed=0", 21.0, 10.0, num_classes=3),
+          _run(tmp_path, "plain,seed=0", 22.0, 9.0)]  # No classifier: scored as it is.
+  for name, psnr, sub in (("seed=0", 20.0, "transport-0.5"),
+                          ("seed=0", 20.3, "transport-0.5/by_class"),
+                          ("plain,seed=0", 21.0, "transport-0.5")):
+    _run(tmp_path, name, psnr, 10.0, sub=sub, num_classes=3 * (name == "seed=0"))
+  assert results_table.main(runs + ["--transports=0,0.5", "--transport_by_class=both"]) == 0
+  rows = _rows(capsys)
+  assert (rows["base"][2], rows["base transport 0.5"][2],
+          rows["base transport 0.5 by class"][2]) == ("21.00", "20.00", "20.30")
+  assert rows["plain transport 0.5"][2] == "21.00" and "plain transport 0.5 by class" not in rows
+  assert results_table.main(runs + ["--transports=0,0.5", "--transport_by_class=yes"]) == 0
+  rows = _rows(capsys)
+  assert "base transport 0.5 by class" in rows and "base transport 0.5" not in rows
 
 
 def test_flip_average_is_a_group_of_its_own(tmp_path, capsys):

@@ -75,6 +75,62 @@ def test_bytes_round_trip(tmp_path):
                                 transport.apply(fit, colours, 0.6))
 
 
+def _two_groups(n, seed):
+  """Predicted and true colours of two groups that want opposite moves, and their groups."""
+  source = np.concatenate([_source(n, seed), _source(n, seed + 1)])
+  truth = np.concatenate([_target(n, seed + 2), -_target(n, seed + 3)])
+  return source, truth, np.repeat([0, 1], n)
+
+
+def test_a_map_by_group_moves_each_group_to_its_own_true_colours():
+  source, truth, groups = _two_groups(20_000, 20)
+  fit = transport.fit_by_group(source, truth, groups, num_groups=2)
+  assert fit.num_groups == 2 and transport.fit(source, truth).num_groups == 0
+  fresh, fresh_truth, _ = _two_groups(10_000, 30)
+  for g, rows in ((0, slice(None, 10_000)), (1, slice(10_000, None))):
+    moved = transport.apply(fit, fresh[rows], 1.0, group=g)
+    assert _sliced_distances(moved, fresh_truth[rows]).max() < 1.0
+  # One map for both groups moves both to their mixture, the right place for neither.
+  pooled = transport.apply(transport.fit(source, truth), fresh[:10_000], 1.0)
+  assert _sliced_distances(pooled, fresh_truth[:10_000]).min() > 10.0
+
+
+def test_a_group_too_small_for_its_own_map_borrows_the_map_of_all():
+  source, truth, groups = _two_groups(5_000, 40)
+  groups[:transport.MIN_GROUP_PIXELS - 1] = 2  # Group 2 has one pixel too few; group 3 none.
+  fit = transport.fit_by_group(source, truth, groups, num_groups=4)
+  every = transport.fit(source, truth)
+  for g in (2, 3):
+    np.testing.assert_array_equal(fit.source[g], every.source)
+    np.testing.assert_array_equal(fit.target[g], every.target)
+  assert not np.array_equal(fit.source[0], every.source)
+
+
+def test_a_map_by_group_needs_a_group_and_one_of_every_pixel_none():
+  source, truth, groups = _two_groups(2_000, 50)
+  by_group = transport.fit_by_group(source, truth, groups, num_groups=2, iterations=3)
+  for group in (None, 2, -1):
+    with pytest.raises(ValueError, match=r"needs a group in \[0, 2\)"):
+      transport.apply(by_group, source, 0.5, group=group)
+  with pytest.raises(ValueError, match="not by group"):
+    transport.apply(transport.fit(source, truth, iterations=3), source, 0.5, group=0)
+  with pytest.raises(ValueError, match="one of each per pixel"):
+    transport.fit_by_group(source, truth, groups[1:], num_groups=2)
+  with pytest.raises(ValueError, match=r"groups must lie in \[0, 1\)"):
+    transport.fit_by_group(source, truth, groups, num_groups=1)
+
+
+def test_a_map_by_group_is_kept_and_read_back(tmp_path):
+  source, truth, groups = _two_groups(2_000, 60)
+  fit = transport.fit_by_group(source, truth, groups, num_groups=2, iterations=3)
+  path = tmp_path / "t.npz"
+  path.write_bytes(transport.to_bytes(fit))
+  loaded = transport.load(str(path))
+  assert loaded.num_groups == 2
+  np.testing.assert_array_equal(transport.apply(loaded, source, 0.6, group=1),
+                                transport.apply(fit, source, 0.6, group=1))
+
+
 def _npy_bytes():
   buffer = io.BytesIO()
   np.save(buffer, np.zeros(3))
@@ -91,10 +147,12 @@ def _npz(path, knots=transport.KNOTS, value=0.0):
     lambda path: path.write_bytes(b""),  # Truncated to nothing.
     lambda path: path.write_bytes(_npy_bytes()),  # An .npy array, not an archive.
     lambda path: _npz(path, knots=5),
+    lambda path: np.savez(path, angles=np.zeros(2), source=np.zeros((0, 2, 2, transport.KNOTS)),
+                          target=np.zeros((0, 2, 2, transport.KNOTS))),  # No group at all.
     lambda path: _npz(path, value=np.nan),
     lambda path: np.savez(path, angles=np.array(["x", "y"]), source=np.zeros((2, 2, 5)),
                           target=np.zeros((2, 2, 5))),  # Strings: no arithmetic on them.
-], ids=["garbage", "empty", "npy", "shape", "nan", "strings"])
+], ids=["garbage", "empty", "npy", "shape", "no_group", "nan", "strings"])
 def test_a_damaged_map_is_one_line_naming_the_file_and_the_fix(tmp_path, write):
   path = tmp_path / "t.npz"
   write(path)
