@@ -403,9 +403,9 @@ def run_transport(workdir: str, colorizer: Colorizer, config: ml_collections.Con
   g = colorizer.generator
   groups = g.module.num_classes if by_class else 0
   if by_class and not groups:
-    raise UserError("a colour transport by class needs a generator that predicts each "
-                    "image's class (trained with model.num_classes > 0); this one does not: "
-                    "leave out --transport_by_class")
+    raise UserError(f"{workdir}: a colour transport by class needs a generator that predicts "
+                    "each image's class (trained with model.num_classes > 0); this run's does "
+                    "not: leave out --transport_by_class")
   name = "transport" + ("-flip_average" if colorizer.flip_average else "")
   if g.module.head == "classification":
     name += f"-temperature-{g.module.temperature:g}"
