@@ -288,8 +288,10 @@ class Colorizer:
 
   def predict_classes(self, images_BSS3: np.ndarray) -> np.ndarray:
     """The generator's own classifier: the class [B] of uint8 RGB images at the training
-    resolution (a run with model.num_classes > 0)."""
+    resolution (a run with model.num_classes > 0, else UserError)."""
     g = self.generator
+    if not g.module.num_classes:
+      raise UserError("this run's generator predicts no class (model.num_classes = 0)")
     return np.asarray(_predict_class(g.module, g.variables, images_BSS3, g.color_space))
 
   def _small_ab(self, pixel_arrays: list[ColorArray]) -> list[np.ndarray]:

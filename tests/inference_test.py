@@ -340,6 +340,8 @@ def test_transport_by_class_needs_a_run_whose_generator_classifies(workdir, colo
                                     transport_by_class=True)
   by_class = colorize.Colorizer.from_workdir(str(classifier_workdir), transport_strength=0.5,
                                              transport_by_class=True)
+  with pytest.raises(UserError, match="predicts no class"):
+    colorizer.predict_classes(np.zeros((2, 16, 16, 3), np.uint8))
   with pytest.raises(ValueError, match="by 3 classes for a generator that predicts 0"):
     colorize.Colorizer(colorizer.generator, transport=by_class.transport,
                        transport_strength=0.5)
