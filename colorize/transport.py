@@ -22,8 +22,8 @@ measured in docs/results.md.
 A map by group (`fit_by_group`) is one such map per group of pixels, each fit on its group's
 predicted and true colours alone: with the group the class that the generator's own classifier
 predicts for each image, greens move towards where frogs' colours are and blues towards
-ships', where one map for every image moves all alike. It is the optimal-transport estimator
-of Freirich et al. told a little of what the image shows.
+ships', where one map for every image moves all alike: Freirich et al.'s construction given a
+little of what the image shows, not only each pixel's colour.
 """
 import dataclasses
 import io
