@@ -68,10 +68,9 @@ COLUMNS = {
     "colorfulness_ratio": ("colourful. ratio", "{:.3f}"),
     "ab_hist_intersection": ("ab hist. ∩ ↑", "{:.3f}"),
 }
-# --flip_average -> whether each run is scored without and with evaluate's --flip_average.
-FLIP_AVERAGE = {"no": (False,), "yes": (True,), "both": (False, True)}
-# --transport_by_class -> whether each nonzero transport is scored by class, likewise.
-BY_CLASS = FLIP_AVERAGE
+# --flip_average and --transport_by_class -> whether each run is scored without and with
+# evaluate's flag of that name.
+WAYS = {"no": (False,), "yes": (True,), "both": (False, True)}
 _SEED = re.compile(r"(^|,)seed=(\d+)(?=,|$)")
 
 
@@ -262,13 +261,13 @@ def main(argv: list[str] | None = None) -> int:
                  "also scored with its colours moved that far along its colour transport "
                  "(evaluate's --transport; after each chroma gain), as the group "
                  "'<group> transport <strength>'.")
-  p.add_argument("--transport_by_class", choices=BY_CLASS, default="no", help="yes: each "
+  p.add_argument("--transport_by_class", choices=WAYS, default="no", help="yes: each "
                  "transport by the run's predicted class (evaluate's --transport_by_class; the "
                  "group '<group> transport <strength> by class'); both: as it is and so.")
   p.add_argument("--temperatures", help="Comma-separated annealed-mean temperatures: each run "
                  "with a classification head is scored decoded at each (evaluate's "
                  "--temperature), as the group '<group> T<temperature>'.")
-  p.add_argument("--flip_average", choices=FLIP_AVERAGE, default="no", help="yes: score "
+  p.add_argument("--flip_average", choices=WAYS, default="no", help="yes: score "
                  "each run with evaluate's --flip_average (the group '<group> flip avg'); "
                  "both: as it is and so.")
   p.add_argument("--plot", help="Also write this PNG: PSNR against colour, one point per "
@@ -302,9 +301,9 @@ def main(argv: list[str] | None = None) -> int:
       group, seed = group_and_seed(workdir)
       model = restore.read_config(workdir).model
       classify = model.head == "classification"
-      by_class_choices = BY_CLASS[args.transport_by_class] if model.num_classes else (False,)
+      by_class_choices = WAYS[args.transport_by_class] if model.num_classes else (False,)
       for temperature in (temperatures if classify and temperatures else [None]):
-        for flip in FLIP_AVERAGE[args.flip_average]:
+        for flip in WAYS[args.flip_average]:
           for gain, strength in itertools.product(gains, transports):
             for by_class in by_class_choices if strength else (False,):
               decoding = evaluate.Decoding(gain, temperature, flip, strength, by_class)
